@@ -1,0 +1,30 @@
+//! wasmsock: a WebSocket server whose handlers are sandboxed WebAssembly
+//! components.
+//!
+//! The path of one message, and the module that owns each step:
+//!
+//! ```text
+//! client ─TCP─▶ server (listener) ─▶ server::handshake ─▶ routing ─▶ runtime::shard (plugin instance)
+//!                                          │                 ▲                 │
+//!                                          │          plugins (registry) ◀── plugins::watcher
+//!                                          ▼                                   │
+//!                         server::connection ◀── server::outbox ◀── runtime::imports (send, close)
+//! ```
+//!
+//! - [`server`]: the accept loop, the HTTP upgrade (parsed here so routing and
+//!   `on-connect` run before the server commits), the per-connection pump and
+//!   its bounded outbound queue.
+//! - [`routing`]: route patterns with `{param}` segments; most specific wins.
+//! - [`plugins`]: the registry of loaded plugins, loading and type-checking
+//!   files, and the folder watcher that hot-loads them.
+//! - [`runtime`]: the wasmtime engine (epoch deadlines, memory caps), the
+//!   generated bindings, the host side of each imported WIT interface, and
+//!   shards: one store and instance owned by one task.
+//! - [`config`]: the server config file, plugin manifests and their errors.
+
+pub mod config;
+pub mod plugins;
+pub mod routing;
+pub mod runtime;
+pub mod server;
+pub mod text;

@@ -1,0 +1,137 @@
+//! The `wasmsock` command.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use wasmsock::config::{Overrides, ServerConfig};
+use wasmsock::plugins::{watcher, Registry};
+use wasmsock::runtime::WasmEngine;
+use wasmsock::server::Server;
+
+/// A WebSocket server whose handlers are sandboxed WebAssembly components.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the plugins in a folder: `NAME.wasm` answers on `/NAME` unless
+    /// its manifest `NAME.toml` says otherwise. The first line on stdout names
+    /// the address listened on.
+    Serve {
+        /// The plugins folder [default: plugins, or the config file's value].
+        #[arg(long)]
+        plugins: Option<PathBuf>,
+        /// Address to listen on; port 0 picks a free one [default: 127.0.0.1:8080].
+        #[arg(long)]
+        listen: Option<String>,
+        /// Server configuration file (TOML).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Folder for compiled plugins [default: PLUGINS/.wasmsock-cache].
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+        /// Compile every plugin afresh; keep nothing on disk.
+        #[arg(long)]
+        no_cache: bool,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match cli.command {
+        Command::Serve {
+            plugins,
+            listen,
+            config,
+            cache_dir,
+            no_cache,
+        } => {
+            let overrides = Overrides {
+                listen,
+                plugins_dir: plugins,
+                cache_dir,
+                no_cache,
+            };
+            let config = ServerConfig::load(config.as_deref(), &overrides)?;
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the tokio runtime")?
+                .block_on(serve(config))
+        }
+    }
+}
+
+async fn serve(config: ServerConfig) -> anyhow::Result<()> {
+    let dir = &config.plugins_dir;
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "plugins folder {} does not exist (give one with --plugins DIR)",
+            dir.display()
+        );
+    }
+    let engine = WasmEngine::new(config.cache_dir.as_deref())?;
+    let registry = Arc::new(Registry::new(
+        dir.clone(),
+        engine,
+        config.plugin_defaults.clone(),
+        config.limits.clone(),
+    )?);
+    registry.load_all().await?;
+    let _watch = watcher::watch(registry.clone())?;
+    let server = Server::bind(config.listen, registry.clone(), config.limits.clone()).await?;
+    let addr = server.local_addr()?;
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {addr}")?;
+        out.flush()?;
+    }
+    tracing::info!(
+        "serving {} plugin(s) from {} on ws://{addr}: {}",
+        registry.names().len(),
+        dir.display(),
+        registry.names().join(", ")
+    );
+    server
+        .run(
+            shutdown_signal(),
+            Duration::from_millis(config.limits.close_timeout_ms),
+        )
+        .await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,23 @@
+//! Host implementations of the interfaces the `consumer` world imports, one
+//! file per interface, and the function that adds them all to a linker.
+
+mod config;
+mod connection;
+mod log;
+
+pub use connection::{sendable_close_code, MAX_CLOSE_REASON};
+pub use log::{truncate_log_line, MAX_LOG_LINE};
+
+use wasmtime::component::{HasSelf, Linker};
+
+use super::bindings::{wasmsock, Consumer};
+use super::state::HostState;
+
+/// Add WASI p2 (with nothing granted) and the wasmsock interfaces.
+pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    Consumer::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    Ok(())
+}
+
+impl wasmsock::plugin::types::Host for HostState {}

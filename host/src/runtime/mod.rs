@@ -1,0 +1,18 @@
+//! Running plugins: the wasmtime engine, the generated bindings, the host
+//! side of each imported interface, and shards (a store and instance owned by
+//! one task).
+
+pub mod bindings;
+pub mod engine;
+mod imports;
+pub mod shard;
+pub mod state;
+mod stdio;
+
+pub use engine::WasmEngine;
+pub use imports::{add_to_linker, sendable_close_code, MAX_CLOSE_REASON};
+
+/// The error a call fails with when it runs past its CPU budget.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the call ran past its CPU deadline")]
+pub struct DeadlineExceeded;

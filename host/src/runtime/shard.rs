@@ -1,0 +1,269 @@
+//! A shard: one store and instance of a plugin, owned by one tokio task that
+//! takes requests from its inbox and calls the plugin one at a time.
+//!
+//! A call that traps, runs past its deadline or outgrows its memory breaks
+//! the instance. The shard then closes every connection it served with 1011,
+//! drops the instance and builds a fresh one for the next request; nothing
+//! outside the shard is affected.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use wasmtime::Store;
+use wasmtime_wasi::WasiCtxBuilder;
+
+use super::bindings::{Accept, CloseInfo, ConsumerPre, Message, Reject, Scope};
+use super::engine::WasmEngine;
+use super::state::HostState;
+use super::stdio::LogStream;
+use super::DeadlineExceeded;
+use crate::server::outbox::{Outbound, Outbox};
+
+/// Requests a shard can queue before senders wait: the backpressure that
+/// slows readers of busy connections instead of buffering without bound.
+const INBOX_CAPACITY: usize = 1024;
+
+/// Close code for connections of a broken instance (RFC 6455: internal error).
+pub const CLOSE_INTERNAL_ERROR: u16 = 1011;
+
+/// Everything needed to build instances of one plugin version.
+pub struct ShardSpec {
+    /// The shared engine.
+    pub engine: WasmEngine,
+    /// The type-checked component, ready to instantiate.
+    pub pre: ConsumerPre<HostState>,
+    /// The plugin's name.
+    pub plugin: Arc<str>,
+    /// The plugin's `[config]` values.
+    pub config: Arc<BTreeMap<String, String>>,
+    /// Memory cap per instance, in bytes.
+    pub memory_limit: usize,
+    /// CPU budget of one call.
+    pub call_timeout: Duration,
+    /// Largest message a plugin may send.
+    pub max_message_size: usize,
+}
+
+/// A live instance and its store.
+pub struct Instance {
+    store: Store<HostState>,
+    consumer: super::bindings::Consumer,
+}
+
+impl ShardSpec {
+    /// Build a fresh instance. Errors (a trap in a start function, a memory
+    /// cap too small) are reported, never panicked on.
+    pub async fn instantiate(&self) -> anyhow::Result<Instance> {
+        let wasi = WasiCtxBuilder::new()
+            .stdout(LogStream {
+                plugin: self.plugin.clone(),
+                stream: "stdout",
+            })
+            .stderr(LogStream {
+                plugin: self.plugin.clone(),
+                stream: "stderr",
+            })
+            .build();
+        let state = HostState {
+            plugin: self.plugin.clone(),
+            config: self.config.clone(),
+            conns: HashMap::new(),
+            max_message_size: self.max_message_size,
+            deadline: Instant::now() + self.call_timeout,
+            limits: Default::default(),
+            wasi,
+            table: Default::default(),
+        };
+        let mut store = self.engine.store(state, self.memory_limit);
+        store.data_mut().deadline = Instant::now() + self.call_timeout;
+        let consumer = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| describe(e, self.call_timeout))?;
+        Ok(Instance { store, consumer })
+    }
+}
+
+/// Turn a wasmtime error into one that says what happened in plain words.
+fn describe(e: wasmtime::Error, budget: Duration) -> anyhow::Error {
+    let deadline = e.downcast_ref::<DeadlineExceeded>().is_some();
+    let e = anyhow::Error::from(e);
+    if deadline {
+        return e.context(format!(
+            "the call ran longer than its {} ms CPU budget",
+            budget.as_millis()
+        ));
+    }
+    e
+}
+
+/// What a plugin answered to `on-connect`.
+#[derive(Debug)]
+pub enum ConnectOutcome {
+    /// Upgrade.
+    Accept(Accept),
+    /// Answer with this HTTP response.
+    Reject(Reject),
+    /// The plugin failed (trap, deadline, no instance): answer 500.
+    Failed,
+}
+
+/// A request to a shard.
+pub enum Request {
+    /// Call `on-connect`; the connection is registered with the instance
+    /// first, so the plugin may send to it at once.
+    Connect {
+        /// Connection id.
+        conn: u64,
+        /// What the plugin learns about the request.
+        scope: Scope,
+        /// Where the plugin's sends for this connection go.
+        outbox: Arc<Outbox>,
+        /// Where the answer goes.
+        reply: oneshot::Sender<ConnectOutcome>,
+    },
+    /// Call `on-message`.
+    Message {
+        /// Connection id.
+        conn: u64,
+        /// The message.
+        message: Message,
+    },
+    /// Call `on-disconnect` and forget the connection.
+    Disconnect {
+        /// Connection id.
+        conn: u64,
+        /// How it ended.
+        info: CloseInfo,
+    },
+}
+
+/// The sending side of a shard's inbox. The shard task ends when every
+/// handle is dropped (its plugin version is unloaded and its connections
+/// have closed).
+#[derive(Clone, Debug)]
+pub struct ShardHandle {
+    tx: mpsc::Sender<Request>,
+}
+
+impl ShardHandle {
+    /// Queue a request, waiting while the inbox is full. Fails only if the
+    /// shard task is gone.
+    pub async fn send(&self, req: Request) -> Result<(), ShardGone> {
+        self.tx.send(req).await.map_err(|_| ShardGone)
+    }
+}
+
+/// The shard task has ended.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the plugin shard has stopped")]
+pub struct ShardGone;
+
+/// Start a shard task, optionally with an instance already built (the one
+/// that proved the plugin instantiates).
+pub fn spawn(spec: Arc<ShardSpec>, instance: Option<Instance>) -> ShardHandle {
+    let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
+    tokio::spawn(run(spec, instance, rx));
+    ShardHandle { tx }
+}
+
+async fn run(
+    spec: Arc<ShardSpec>,
+    mut instance: Option<Instance>,
+    mut rx: mpsc::Receiver<Request>,
+) {
+    while let Some(req) = rx.recv().await {
+        if instance.is_none() {
+            match spec.instantiate().await {
+                Ok(i) => instance = Some(i),
+                Err(e) => {
+                    tracing::error!(plugin = &*spec.plugin, "cannot instantiate plugin: {e:#}");
+                    refuse(req);
+                    continue;
+                }
+            }
+        }
+        let Some(inst) = instance.as_mut() else {
+            continue;
+        };
+        if let Err((conn, e)) = handle(&spec, inst, req).await {
+            let e = describe(e, spec.call_timeout);
+            tracing::error!(plugin = &*spec.plugin, conn, "plugin failed; closing its connections with 1011 and rebuilding the instance: {e:?}");
+            for (_, outbox) in inst.store.data_mut().conns.drain() {
+                let _ = outbox.push(Outbound::Close {
+                    code: CLOSE_INTERNAL_ERROR,
+                    reason: "plugin failed".into(),
+                });
+            }
+            instance = None;
+        }
+    }
+}
+
+/// Answer a request that cannot reach an instance.
+fn refuse(req: Request) {
+    match req {
+        Request::Connect { reply, .. } => {
+            let _ = reply.send(ConnectOutcome::Failed);
+        }
+        Request::Message { .. } | Request::Disconnect { .. } => {}
+    }
+}
+
+async fn handle(
+    spec: &ShardSpec,
+    inst: &mut Instance,
+    req: Request,
+) -> Result<(), (u64, wasmtime::Error)> {
+    let store = &mut inst.store;
+    let handler = inst.consumer.wasmsock_plugin_handler();
+    store.data_mut().deadline = Instant::now() + spec.call_timeout;
+    match req {
+        Request::Connect {
+            conn,
+            scope,
+            outbox,
+            reply,
+        } => {
+            store.data_mut().conns.insert(conn, outbox);
+            match handler.call_on_connect(&mut *store, conn, &scope).await {
+                Ok(Ok(accept)) => {
+                    let _ = reply.send(ConnectOutcome::Accept(accept));
+                    Ok(())
+                }
+                Ok(Err(reject)) => {
+                    store.data_mut().conns.remove(&conn);
+                    let _ = reply.send(ConnectOutcome::Reject(reject));
+                    Ok(())
+                }
+                Err(e) => {
+                    store.data_mut().conns.remove(&conn);
+                    let _ = reply.send(ConnectOutcome::Failed);
+                    Err((conn, e))
+                }
+            }
+        }
+        Request::Message { conn, message } => {
+            // A connection unknown here was served by an instance that has
+            // since failed; it is already being closed.
+            if !store.data().conns.contains_key(&conn) {
+                return Ok(());
+            }
+            handler
+                .call_on_message(&mut *store, conn, &message)
+                .await
+                .map_err(|e| (conn, e))
+        }
+        Request::Disconnect { conn, info } => {
+            if !store.data().conns.contains_key(&conn) {
+                return Ok(());
+            }
+            let r = handler.call_on_disconnect(&mut *store, conn, &info).await;
+            store.data_mut().conns.remove(&conn);
+            r.map_err(|e| (conn, e))
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The listener: accepts TCP connections and gives each its own task, and
+//! shuts down gracefully (stop accepting, close every connection with 1001,
+//! wait for them to finish).
+
+pub mod connection;
+pub mod handshake;
+pub mod outbox;
+pub mod scope;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::config::Limits;
+use crate::plugins::Registry;
+use connection::ConnContext;
+
+/// A bound listener, ready to serve.
+pub struct Server {
+    /// The bound socket.
+    listener: TcpListener,
+    /// Shared by every connection task.
+    ctx: Arc<ConnContext>,
+}
+
+/// tungstenite's settings for the given limits.
+pub fn ws_config(limits: &Limits) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(limits.read_buffer_bytes as usize)
+        // Frames are written as they are fed and flushed once per batch.
+        .write_buffer_size(0)
+        .max_write_buffer_size(usize::MAX)
+        .max_message_size(Some(limits.max_message_size as usize))
+        .max_frame_size(Some(limits.max_frame_size as usize))
+}
+
+impl Server {
+    /// Bind `addr` (port 0 picks a free port).
+    pub async fn bind(
+        addr: SocketAddr,
+        registry: Arc<Registry>,
+        limits: Limits,
+    ) -> anyhow::Result<Server> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let ws_config = ws_config(&limits);
+        Ok(Server {
+            listener,
+            ctx: Arc::new(ConnContext {
+                registry,
+                limits,
+                ws_config,
+            }),
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Accept connections until `shutdown` resolves, then close every
+    /// connection with 1001 and wait (at most `drain`) for them to end.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>, drain: Duration) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        // Each connection task holds a clone; when all are dropped, recv()
+        // returns None: every connection has finished.
+        let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let ctx = self.ctx.clone();
+                        let stop = stop_rx.clone();
+                        let done = done_tx.clone();
+                        tokio::spawn(async move {
+                            connection::serve(stream, peer, ctx, stop).await;
+                            drop(done);
+                        });
+                    }
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off
+                        // instead of spinning.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                _ = &mut shutdown => break,
+            }
+        }
+        tracing::info!("shutting down: closing connections");
+        drop(self.listener);
+        let _ = stop_tx.send(true);
+        drop(done_tx);
+        if tokio::time::timeout(drain, done_rx.recv()).await.is_err() {
+            tracing::warn!(
+                "some connections did not close within {} ms",
+                drain.as_millis()
+            );
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! The echo plugin over real sockets: every kind of message comes back
+//! unchanged, and one shared shard serves a thousand connections.
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use support::{install, plugins_dir, recv, TestServer};
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn echoes_text_and_binary_of_every_size() {
+    let dir = plugins_dir();
+    install(dir.path(), "echo", "echo");
+    let server = TestServer::start(dir.path(), &[]);
+    let mut ws = server.connect("/echo").await;
+
+    let big_text: String = "é☃x".repeat((1 << 20) / 6);
+    let big_binary: Vec<u8> = (0..(1u32 << 20)).map(|i| (i * 7 % 251) as u8).collect();
+    let cases = vec![
+        Message::text("hello"),
+        Message::text(""),
+        Message::text("non-ASCII: héllo wörld ☃ 😀 中文"),
+        Message::binary(vec![0u8, 1, 2, 255, 254]),
+        Message::binary(Vec::new()),
+        Message::text(big_text),
+        Message::binary(big_binary),
+    ];
+    for case in cases {
+        ws.send(case.clone()).await.expect("send");
+        let got = recv(&mut ws).await;
+        assert_eq!(got, case, "echo differs for a {}-byte message", case.len());
+    }
+    ws.close(None).await.expect("close");
+    server.wait_log("disconnect", Duration::from_secs(5)).await;
+    let logs = server.logs();
+    assert!(
+        logs.contains("connect 1 path=/echo"),
+        "on-connect logged:\n{logs}"
+    );
+    assert!(
+        logs.contains("message 1: text, 5 bytes"),
+        "on-message logged:\n{logs}"
+    );
+    assert!(
+        logs.contains("message 1: binary, 5 bytes"),
+        "binary logged:\n{logs}"
+    );
+}
+
+#[tokio::test]
+async fn pipelined_messages_keep_their_order() {
+    let dir = plugins_dir();
+    install(dir.path(), "echo", "echo");
+    let server = TestServer::start(dir.path(), &[]);
+    let mut ws = server.connect("/echo").await;
+    for i in 0..500 {
+        ws.feed(Message::text(format!("m{i}"))).await.expect("feed");
+    }
+    ws.flush().await.expect("flush");
+    for i in 0..500 {
+        assert_eq!(recv(&mut ws).await, Message::text(format!("m{i}")));
+    }
+}
+
+#[tokio::test]
+async fn a_thousand_connections_share_one_shard() {
+    let dir = plugins_dir();
+    install(dir.path(), "echo", "echo");
+    std::fs::write(
+        dir.path().join("echo.toml"),
+        "shards = 1\ninstance = \"shared\"\n",
+    )
+    .expect("manifest");
+    let server = TestServer::start(dir.path(), &[]);
+    let url = server.url("/echo");
+
+    const N: usize = 1000;
+    let mut conns = Vec::with_capacity(N);
+    for chunk in 0..(N / 100) {
+        let opened = futures_util::future::join_all(
+            (0..100).map(|_| tokio_tungstenite::connect_async(url.clone())),
+        )
+        .await;
+        for (i, r) in opened.into_iter().enumerate() {
+            let (ws, _) =
+                r.unwrap_or_else(|e| panic!("connection {} failed: {e}", chunk * 100 + i));
+            conns.push(ws);
+        }
+    }
+    assert_eq!(conns.len(), N);
+    // Every connection sends at once, then each checks its own echo.
+    let results = futures_util::future::join_all(conns.into_iter().enumerate().map(
+        |(i, mut ws)| async move {
+            let text = format!("conn {i} says hi");
+            ws.send(Message::text(text.clone()))
+                .await
+                .map_err(|e| format!("{i}: send {e}"))?;
+            let got = tokio::time::timeout(Duration::from_secs(30), ws.next())
+                .await
+                .map_err(|_| format!("{i}: no echo within 30 s"))?;
+            match got {
+                Some(Ok(Message::Text(t))) if t.as_str() == text => Ok(ws),
+                other => Err(format!("{i}: wrong echo {other:?}")),
+            }
+        },
+    ))
+    .await;
+    let failures: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {N} failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    let logs = server.logs();
+    assert_eq!(
+        logs.matches("plugin `echo` (version 1)").count(),
+        1,
+        "one load, one shard:\n{logs}"
+    );
+}

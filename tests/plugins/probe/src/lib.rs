@@ -1,0 +1,116 @@
+//! A consumer the integration tests steer:
+//! - query `reject=STATUS` rejects with that status, body `rejected by probe`
+//!   and header `x-probe: rejected`;
+//! - query `proto=NAME` accepts choosing subprotocol NAME, and adds the
+//!   response header `x-probe: accepted`;
+//! - config `prefix` is put before every echo (tells versions apart);
+//! - config `greet = "true"` sends `hello CONN` from on-connect;
+//! - text message `scope` answers with the scope, one `key=value` per line;
+//! - text `close CODE REASON` closes with that code and reason;
+//! - text `send-to ID` tries to send to connection ID and answers the result;
+//! - text `bad-close CODE` tries an invalid close and answers the result;
+//! - text `trap` panics (a trap in on-message);
+//! - anything else is echoed back with the prefix.
+//!
+//! Every on-disconnect is logged as `probe disconnect CONN code=C reason=R by_client=B`.
+
+wit_bindgen::generate!({ path: "../../../wit", world: "consumer" });
+
+use exports::wasmsock::plugin::handler::Guest;
+use wasmsock::plugin::types::{Accept, CloseInfo, ConnectionId, Message, Reject, Scope};
+use wasmsock::plugin::{config, connection, log};
+
+struct Probe;
+
+fn query_value(query: &str, key: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.to_string())
+}
+
+fn fields(list: &[(String, String)]) -> String {
+    list.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(",")
+}
+
+thread_local! {
+    static SCOPES: std::cell::RefCell<std::collections::HashMap<u64, String>> = Default::default();
+}
+
+impl Guest for Probe {
+    fn on_connect(conn: ConnectionId, scope: Scope) -> Result<Accept, Reject> {
+        if let Some(status) = query_value(&scope.query, "reject") {
+            return Err(Reject {
+                status: status.parse().unwrap_or(400),
+                headers: vec![("x-probe".into(), "rejected".into())],
+                body: "rejected by probe".into(),
+            });
+        }
+        let description = format!(
+            "path={}\nquery={}\nroute={}\nparams={}\ncookies={}\nsubprotocols={}\nremote={}\nhost={}",
+            scope.path,
+            scope.query,
+            scope.route,
+            fields(&scope.params),
+            fields(&scope.cookies),
+            scope.subprotocols.join(","),
+            scope.remote_addr,
+            scope.headers.iter().find(|(n, _)| n == "host").map(|(_, v)| v.as_str()).unwrap_or(""),
+        );
+        SCOPES.with(|s| s.borrow_mut().insert(conn, description));
+        if config::get("greet").as_deref() == Some("true") {
+            let _ = connection::send(conn, &Message::Text(format!("hello {conn}")));
+        }
+        Ok(Accept {
+            subprotocol: query_value(&scope.query, "proto"),
+            headers: vec![("x-probe".into(), "accepted".into())],
+        })
+    }
+
+    fn on_message(conn: ConnectionId, message: Message) {
+        let reply = match &message {
+            Message::Text(t) if t == "scope" => SCOPES.with(|s| s.borrow().get(&conn).cloned().unwrap_or_default()),
+            Message::Text(t) if t == "trap" => panic!("probe asked to trap"),
+            Message::Text(t) if t.starts_with("close ") => {
+                let mut parts = t.splitn(3, ' ').skip(1);
+                let code = parts.next().and_then(|c| c.parse().ok()).unwrap_or(1000);
+                let reason = parts.next().unwrap_or("");
+                match connection::close(conn, code, reason) {
+                    Ok(()) => return,
+                    Err(e) => format!("close failed: {e:?}"),
+                }
+            }
+            Message::Text(t) if t.starts_with("bad-close ") => {
+                let code = t[10..].parse().unwrap_or(0);
+                format!("{:?}", connection::close(conn, code, ""))
+            }
+            Message::Text(t) if t.starts_with("send-to ") => {
+                let target = t[8..].parse().unwrap_or(u64::MAX);
+                format!("{:?}", connection::send(target, &Message::Text("from probe".into())))
+            }
+            Message::Text(t) => format!("{}{t}", config::get("prefix").unwrap_or_default()),
+            Message::Binary(b) => {
+                let mut out = config::get("prefix").unwrap_or_default().into_bytes();
+                out.extend_from_slice(b);
+                if let Err(e) = connection::send(conn, &Message::Binary(out)) {
+                    log::log(log::Level::Warn, &format!("send failed: {e:?}"));
+                }
+                return;
+            }
+        };
+        if let Err(e) = connection::send(conn, &Message::Text(reply)) {
+            log::log(log::Level::Warn, &format!("send failed: {e:?}"));
+        }
+    }
+
+    fn on_disconnect(conn: ConnectionId, info: CloseInfo) {
+        SCOPES.with(|s| s.borrow_mut().remove(&conn));
+        log::log(
+            log::Level::Info,
+            &format!("probe disconnect {conn} code={} reason={} by_client={}", info.code, info.reason, info.by_client),
+        );
+    }
+}
+
+export!(Probe);

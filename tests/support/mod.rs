@@ -1,0 +1,271 @@
+//! Shared by the integration tests: building the plugins, starting a real
+//! `wasmsock serve` on 127.0.0.1 port 0, and WebSocket client helpers.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// A client connection.
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn build_workspace(manifest: &Path) {
+    let target = root().join("target").join("wasm");
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
+        .arg(manifest)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .expect("running cargo to build the test plugins");
+    assert!(
+        out.status.success(),
+        "building {} failed (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`):\n{}",
+        manifest.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Path of a compiled plugin (`echo`, `probe`), building them on first use.
+pub fn wasm(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        build_workspace(&root().join("plugins").join("Cargo.toml"));
+        build_workspace(&root().join("tests").join("plugins").join("Cargo.toml"));
+    });
+    let path = root()
+        .join("target/wasm/wasm32-wasip2/release")
+        .join(format!("{name}.wasm"));
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// A component compiled from a WAT fixture in `tests/fixtures`.
+pub fn fixture(name: &str) -> Vec<u8> {
+    wat::parse_file(root().join("tests/fixtures").join(format!("{name}.wat")))
+        .expect("fixture parses")
+}
+
+/// A fresh plugins folder.
+pub fn plugins_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+/// Copy a built plugin into `dir` as `as_name.wasm`.
+pub fn install(dir: &Path, plugin: &str, as_name: &str) {
+    std::fs::copy(wasm(plugin), dir.join(format!("{as_name}.wasm"))).expect("copy plugin");
+}
+
+/// A running `wasmsock serve`, killed on drop.
+pub struct TestServer {
+    child: Child,
+    /// The address it listens on, from its first stdout line.
+    pub addr: String,
+    logs: Arc<Mutex<String>>,
+}
+
+impl TestServer {
+    /// Serve `dir` on 127.0.0.1:0 with extra CLI arguments.
+    pub fn start(dir: &Path, extra: &[&str]) -> TestServer {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wasmsock"))
+            .arg("serve")
+            .arg("--plugins")
+            .arg(dir)
+            .args(["--listen", "127.0.0.1:0", "--cache-dir"])
+            .arg(root().join("target").join("test-plugin-cache"))
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting wasmsock");
+        let logs = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut l = sink.lock().unwrap_or_else(|p| p.into_inner());
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let _ = tx.send(lines.next().and_then(Result::ok));
+            for _ in lines {}
+        });
+        let first = rx.recv_timeout(Duration::from_secs(120)).ok().flatten();
+        let Some(addr) = first
+            .as_deref()
+            .and_then(|l| l.strip_prefix("listening on "))
+        else {
+            let _ = child.kill();
+            let _ = child.wait();
+            std::thread::sleep(Duration::from_millis(100));
+            panic!(
+                "server did not start; first stdout line {first:?}; log:\n{}",
+                logs.lock().unwrap_or_else(|p| p.into_inner())
+            );
+        };
+        TestServer {
+            addr: addr.to_string(),
+            child,
+            logs,
+        }
+    }
+
+    /// `ws://ADDR/path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://{}{}", self.addr, path)
+    }
+
+    /// Everything the server logged so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Number of log lines containing `needle`.
+    pub fn count_log(&self, needle: &str) -> usize {
+        self.logs().lines().filter(|l| l.contains(needle)).count()
+    }
+
+    /// Wait until some log line contains `needle`; panics after `within`.
+    pub async fn wait_log(&self, needle: &str, within: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if self.logs().contains(needle) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!(
+            "no log line containing {needle:?} within {within:?}; log:\n{}",
+            self.logs()
+        );
+    }
+
+    /// Connect to `path`, panicking with the server log on failure.
+    pub async fn connect(&self, path: &str) -> Ws {
+        match tokio_tungstenite::connect_async(self.url(path)).await {
+            Ok((ws, _)) => ws,
+            Err(e) => panic!("connect {path}: {e}; log:\n{}", self.logs()),
+        }
+    }
+
+    /// Try a connection and return the HTTP status and body of a refusal.
+    pub async fn refused(&self, path: &str) -> (u16, String, Vec<(String, String)>) {
+        let req = self.url(path).into_client_request().expect("request");
+        match tokio_tungstenite::connect_async(req).await {
+            Ok(_) => panic!("{path}: expected a refusal, got an upgrade"),
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                let headers = resp
+                    .headers()
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_string()))
+                    .collect();
+                let body = resp
+                    .body()
+                    .as_ref()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default();
+                (resp.status().as_u16(), body, headers)
+            }
+            Err(e) => panic!("{path}: expected an HTTP refusal, got {e}"),
+        }
+    }
+
+    /// Wait (bounded) until `path` is served, i.e. a connect succeeds.
+    pub async fn wait_route(&self, path: &str, within: Duration) -> Ws {
+        let start = Instant::now();
+        loop {
+            if let Ok((ws, _)) = tokio_tungstenite::connect_async(self.url(path)).await {
+                return ws;
+            }
+            assert!(
+                start.elapsed() < within,
+                "{path} not served within {within:?}; log:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Wait (bounded) until `path` answers 404.
+    pub async fn wait_gone(&self, path: &str, within: Duration) {
+        let start = Instant::now();
+        loop {
+            let req = self.url(path).into_client_request().expect("request");
+            if let Err(tokio_tungstenite::tungstenite::Error::Http(resp)) =
+                tokio_tungstenite::connect_async(req).await
+            {
+                if resp.status().as_u16() == 404 {
+                    return;
+                }
+            }
+            assert!(
+                start.elapsed() < within,
+                "{path} still served after {within:?}; log:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Receive the next data message, failing after five seconds.
+pub async fn recv(ws: &mut Ws) -> Message {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            Ok(Some(Ok(m))) => return m,
+            Ok(Some(Err(e))) => panic!("receive failed: {e}"),
+            Ok(None) => panic!("connection ended while waiting for a message"),
+            Err(_) => panic!("no message within 5 s"),
+        }
+    }
+}
+
+/// Send text and return the text answer.
+pub async fn roundtrip(ws: &mut Ws, text: &str) -> String {
+    ws.send(Message::text(text)).await.expect("send");
+    match recv(ws).await {
+        Message::Text(t) => t.as_str().to_string(),
+        other => panic!("expected text, got {other:?}"),
+    }
+}
+
+/// Wait for the close frame the server sends; returns its code and reason.
+pub async fn closed(ws: &mut Ws) -> (u16, String) {
+    match recv(ws).await {
+        Message::Close(Some(f)) => (f.code.into(), f.reason.as_str().to_string()),
+        Message::Close(None) => (1005, String::new()),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}
