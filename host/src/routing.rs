@@ -163,6 +163,10 @@ pub struct RouteMatch<T> {
     pub params: Vec<(String, String)>,
 }
 
+/// A route refused because an earlier entry has the same shape: the
+/// refused pattern, its target, and the pattern that keeps the route.
+pub type Conflict<T> = (RoutePattern, Arc<T>, RoutePattern);
+
 /// An immutable route table; the registry builds a new one on every change
 /// and swaps it in whole, so lookups never take a lock.
 #[derive(Debug)]
@@ -184,7 +188,7 @@ impl<T> RouteTable<T> {
     /// are returned as conflicts (the earlier one keeps the route).
     pub fn build(
         entries: impl IntoIterator<Item = (RoutePattern, Arc<T>)>,
-    ) -> (RouteTable<T>, Vec<(RoutePattern, Arc<T>, RoutePattern)>) {
+    ) -> (RouteTable<T>, Vec<Conflict<T>>) {
         let mut kept: Vec<(RoutePattern, Arc<T>)> = Vec::new();
         let mut conflicts = Vec::new();
         for (pattern, target) in entries {
@@ -198,7 +202,7 @@ impl<T> RouteTable<T> {
         // Sorting by specificity (descending) makes the first match the most
         // specific one: among patterns matching one path (same length), the
         // literal/param sequence decides.
-        kept.sort_by(|a, b| b.0.specificity().cmp(&a.0.specificity()));
+        kept.sort_by_key(|e| std::cmp::Reverse(e.0.specificity()));
         (RouteTable { entries: kept }, conflicts)
     }
 

@@ -261,11 +261,15 @@ pub async fn roundtrip(ws: &mut Ws, text: &str) -> String {
     }
 }
 
-/// Wait for the close frame the server sends; returns its code and reason.
+/// Wait for the close frame the server sends, then finish the close
+/// handshake as a well-behaved client does; returns its code and reason.
 pub async fn closed(ws: &mut Ws) -> (u16, String) {
-    match recv(ws).await {
+    let got = match recv(ws).await {
         Message::Close(Some(f)) => (f.code.into(), f.reason.as_str().to_string()),
         Message::Close(None) => (1005, String::new()),
         other => panic!("expected a close frame, got {other:?}"),
-    }
+    };
+    // Polling on sends the answering close frame and sees the stream end.
+    while let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await {}
+    got
 }

@@ -203,9 +203,10 @@ impl Registry {
         Ok(names)
     }
 
-    /// Load every plugin at start. Manifest errors and route conflicts stop
-    /// the server (it never starts half-configured); a `.wasm` that is refused
-    /// is logged and skipped, as it would be when dropped in later.
+    /// Load every plugin at start, in name order. A manifest error stops the
+    /// server (it never starts half-configured); a refused `.wasm` or a route
+    /// already taken by an earlier plugin is logged and skipped, as it would
+    /// be when dropped in later.
     pub async fn load_all(&self) -> anyhow::Result<()> {
         for name in self.scan()? {
             match self.reload(&name).await {
@@ -249,8 +250,9 @@ impl Registry {
                 } else {
                     ""
                 };
-                tracing::error!(plugin = name, "{e}{keeps}");
-                lock(&self.errors).insert(name.to_string(), e.to_string());
+                let message = crate::text::one_line(&e.to_string());
+                tracing::error!(plugin = name, "{message}{keeps}");
+                lock(&self.errors).insert(name.to_string(), message);
             }
         }
         result

@@ -180,7 +180,11 @@ async fn run(
             match spec.instantiate().await {
                 Ok(i) => instance = Some(i),
                 Err(e) => {
-                    tracing::error!(plugin = &*spec.plugin, "cannot instantiate plugin: {e:#}");
+                    tracing::error!(
+                        plugin = &*spec.plugin,
+                        "cannot instantiate plugin: {}",
+                        crate::text::one_line(&format!("{e:#}"))
+                    );
                     refuse(req);
                     continue;
                 }
@@ -191,7 +195,8 @@ async fn run(
         };
         if let Err((conn, e)) = handle(&spec, inst, req).await {
             let e = describe(e, spec.call_timeout);
-            tracing::error!(plugin = &*spec.plugin, conn, "plugin failed; closing its connections with 1011 and rebuilding the instance: {e:?}");
+            let why = crate::text::one_line(&format!("{e:?}"));
+            tracing::error!(plugin = &*spec.plugin, conn, "plugin failed; closing its connections with 1011 and rebuilding the instance: {why}");
             for (_, outbox) in inst.store.data_mut().conns.drain() {
                 let _ = outbox.push(Outbound::Close {
                     code: CLOSE_INTERNAL_ERROR,

@@ -11,6 +11,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
@@ -150,7 +151,10 @@ pub async fn serve(
 }
 
 /// The checks of RFC 6455 section 4.2.1 beyond routing.
-fn check_upgrade(head: &RequestHead) -> Result<(), (u16, Vec<(String, String)>, &'static str)> {
+/// A plain HTTP answer: status, headers, body.
+type HttpAnswer = (u16, Vec<(String, String)>, &'static str);
+
+fn check_upgrade(head: &RequestHead) -> Result<(), HttpAnswer> {
     if !head.is_upgrade() {
         let h = vec![("Upgrade".to_string(), "websocket".to_string())];
         return Err((
@@ -417,6 +421,13 @@ async fn finish_client_close(end: ReadEnd, sink: &mut Sink, close_timeout: Durat
         }
         ReadEnd::Error(e) => {
             let code = match &e {
+                WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+                    return CloseInfo {
+                        code: CLOSE_ABNORMAL,
+                        reason: String::new(),
+                        by_client: true,
+                    }
+                }
                 WsError::Protocol(_) => CloseCode::Protocol,
                 WsError::Utf8(_) => CloseCode::Invalid,
                 WsError::Capacity(_) => CloseCode::Size,

@@ -1,0 +1,303 @@
+//! Routing, the scope, rejections, subprotocols, close codes and the
+//! on-disconnect contract, against a real server and the probe plugin.
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::SinkExt;
+use support::{closed, install, plugins_dir, recv, roundtrip, TestServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn probe_server(manifest: &str) -> (tempfile::TempDir, TestServer) {
+    let dir = plugins_dir();
+    install(dir.path(), "probe", "probe");
+    std::fs::write(dir.path().join("probe.toml"), manifest).expect("manifest");
+    let server = TestServer::start(dir.path(), &[]);
+    (dir, server)
+}
+
+async fn raw_http(addr: &str, request: &str) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("tcp connect");
+    s.write_all(request.as_bytes()).await.expect("write");
+    let mut out = Vec::new();
+    tokio::time::timeout(WAIT, s.read_to_end(&mut out))
+        .await
+        .expect("answer in time")
+        .expect("read");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn scope_carries_params_query_cookies_and_subprotocols() {
+    let (_dir, server) =
+        probe_server("routes = [\"/chat/{room}\", \"/rooms/{room}/users/{user}\"]\n");
+    let mut req = server
+        .url("/rooms/blue/users/ann?x=1&y=two")
+        .into_client_request()
+        .expect("req");
+    req.headers_mut()
+        .insert("cookie", "session=abc; theme=dark".parse().expect("hv"));
+    req.headers_mut()
+        .insert("sec-websocket-protocol", "chat, json".parse().expect("hv"));
+    let url_req = req;
+    // The client offers subprotocols but the probe picks none (no proto=);
+    // tungstenite's client then refuses the handshake, so ask for one.
+    let mut req2 = server
+        .url("/rooms/blue/users/ann?x=1&y=two&proto=json")
+        .into_client_request()
+        .expect("req");
+    *req2.headers_mut() = url_req.headers().clone();
+    let (mut ws, resp) = tokio_tungstenite::connect_async(req2)
+        .await
+        .expect("connect");
+    assert_eq!(
+        resp.headers()
+            .get("sec-websocket-protocol")
+            .map(|v| v.to_str().unwrap_or("")),
+        Some("json")
+    );
+    assert_eq!(
+        resp.headers()
+            .get("x-probe")
+            .map(|v| v.to_str().unwrap_or("")),
+        Some("accepted")
+    );
+    let scope = roundtrip(&mut ws, "scope").await;
+    for expected in [
+        "path=/rooms/blue/users/ann",
+        "query=x=1&y=two&proto=json",
+        "route=/rooms/{room}/users/{user}",
+        "params=room:blue,user:ann",
+        "cookies=session:abc,theme:dark",
+        "subprotocols=chat,json",
+        "remote=127.0.0.1:",
+        &format!("host={}", server.addr),
+    ] {
+        assert!(
+            scope.contains(expected),
+            "scope lacks {expected:?}:\n{scope}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn most_specific_route_wins_and_unknown_paths_get_404() {
+    let dir = plugins_dir();
+    install(dir.path(), "probe", "probe");
+    install(dir.path(), "echo", "lobby");
+    std::fs::write(
+        dir.path().join("probe.toml"),
+        "routes = [\"/chat/{room}\"]\n",
+    )
+    .expect("manifest");
+    std::fs::write(
+        dir.path().join("lobby.toml"),
+        "routes = [\"/chat/lobby\"]\n",
+    )
+    .expect("manifest");
+    let server = TestServer::start(dir.path(), &[]);
+
+    let mut lobby = server.connect("/chat/lobby").await;
+    assert_eq!(
+        roundtrip(&mut lobby, "scope").await,
+        "scope",
+        "the literal route (echo) serves /chat/lobby"
+    );
+    let mut other = server.connect("/chat/other").await;
+    assert!(
+        roundtrip(&mut other, "scope")
+            .await
+            .contains("params=room:other"),
+        "the param route (probe) serves the rest"
+    );
+
+    let (status, body, _) = server.refused("/nope").await;
+    assert_eq!(status, 404);
+    assert_eq!(body, "no plugin serves /nope\n");
+    let (status, _, _) = server.refused("/chat/a/b").await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn plugin_rejection_is_a_real_http_response() {
+    let (_dir, server) = probe_server("");
+    let (status, body, headers) = server.refused("/probe?reject=403").await;
+    assert_eq!(status, 403);
+    assert_eq!(body, "rejected by probe");
+    assert!(
+        headers
+            .iter()
+            .any(|(n, v)| n == "x-probe" && v == "rejected"),
+        "{headers:?}"
+    );
+    let (status, _, _) = server.refused("/probe?reject=418").await;
+    assert_eq!(status, 418);
+    // A status outside 400-599 is not passed on.
+    let (status, _, _) = server.refused("/probe?reject=200").await;
+    assert_eq!(status, 500);
+    server.wait_log("not 400-599", WAIT).await;
+    // Rejected connections never reach on-disconnect.
+    assert_eq!(server.count_log("probe disconnect"), 0);
+}
+
+#[tokio::test]
+async fn plain_http_and_bad_handshakes_are_answered() {
+    let (_dir, server) = probe_server("");
+    let r = raw_http(&server.addr, "GET /probe HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(r.starts_with("HTTP/1.1 426 "), "{r}");
+    let r = raw_http(&server.addr, "GET /missing HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(r.starts_with("HTTP/1.1 404 "), "{r}");
+    let r = raw_http(
+        &server.addr,
+        "GET /probe HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .await;
+    assert!(
+        r.starts_with("HTTP/1.1 426 ") && r.contains("Sec-WebSocket-Version: 13"),
+        "{r}"
+    );
+    let r = raw_http(&server.addr, "\x16\x03\x01garbage that is not http\r\n\r\n").await;
+    assert!(r.starts_with("HTTP/1.1 400 "), "{r}");
+    // The server still serves.
+    let mut ws = server.connect("/probe").await;
+    assert_eq!(roundtrip(&mut ws, "ok").await, "ok");
+}
+
+#[tokio::test]
+async fn subprotocol_must_be_one_the_client_offered() {
+    let (_dir, server) = probe_server("");
+    let mut req = server
+        .url("/probe?proto=xml")
+        .into_client_request()
+        .expect("req");
+    req.headers_mut()
+        .insert("sec-websocket-protocol", "chat, json".parse().expect("hv"));
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 500)
+        }
+        other => panic!("expected 500, got {:?}", other.map(|(_, r)| r.status())),
+    }
+    server
+        .wait_log("which the client did not offer", WAIT)
+        .await;
+}
+
+#[tokio::test]
+async fn close_codes_travel_both_ways_and_disconnect_runs_once() {
+    let (_dir, server) = probe_server("");
+
+    // Client closes with a code and reason.
+    let mut ws = server.connect("/probe").await;
+    assert_eq!(roundtrip(&mut ws, "a").await, "a");
+    ws.close(Some(CloseFrame {
+        code: CloseCode::from(4001),
+        reason: "client bye".into(),
+    }))
+    .await
+    .expect("close");
+    // The server answers the close handshake with the same code.
+    let (code, _) = closed(&mut ws).await;
+    assert_eq!(code, 4001);
+    server
+        .wait_log("code=4001 reason=client bye by_client=true", WAIT)
+        .await;
+
+    // The plugin closes with a code and reason.
+    let mut ws = server.connect("/probe").await;
+    ws.send(Message::text("close 4002 plugin bye"))
+        .await
+        .expect("send");
+    let sent = std::time::Instant::now();
+    assert_eq!(closed(&mut ws).await, (4002, "plugin bye".to_string()));
+    server
+        .wait_log("code=4002 reason=plugin bye by_client=false", WAIT)
+        .await;
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "the close handshake completed without a timeout"
+    );
+
+    // The client vanishes without a close frame.
+    let ws = server.connect("/probe").await;
+    drop(ws);
+    server
+        .wait_log("code=1006 reason= by_client=true", WAIT)
+        .await;
+
+    // A close with no code.
+    let mut ws = server.connect("/probe").await;
+    ws.close(None).await.expect("close");
+    server
+        .wait_log("code=1005 reason= by_client=true", WAIT)
+        .await;
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        server.count_log("probe disconnect"),
+        4,
+        "exactly one on-disconnect per connection:\n{}",
+        server.logs()
+    );
+    for id in 1..=4 {
+        assert_eq!(
+            server.count_log(&format!("probe disconnect {id} ")),
+            1,
+            "connection {id}:\n{}",
+            server.logs()
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_import_arguments_are_error_values() {
+    let (_dir, server) = probe_server("");
+    let mut ws = server.connect("/probe").await;
+    assert!(roundtrip(&mut ws, "send-to 987654")
+        .await
+        .contains("UnknownConnection"));
+    assert!(roundtrip(&mut ws, "bad-close 999")
+        .await
+        .contains("InvalidClose"));
+    assert!(roundtrip(&mut ws, "bad-close 1005")
+        .await
+        .contains("InvalidClose"));
+    // Another plugin instance's connection is not reachable either.
+    let mut other = server.connect("/probe").await;
+    assert_eq!(roundtrip(&mut other, "x").await, "x");
+    assert_eq!(roundtrip(&mut ws, "still here").await, "still here");
+}
+
+#[tokio::test]
+async fn on_connect_may_send_and_a_trap_closes_with_1011() {
+    let (_dir, server) = probe_server("[config]\ngreet = \"true\"\nprefix = \"p:\"\n");
+    let mut a = server.connect("/probe").await;
+    assert_eq!(recv(&mut a).await, Message::text("hello 1"));
+    let mut b = server.connect("/probe").await;
+    assert_eq!(recv(&mut b).await, Message::text("hello 2"));
+    assert_eq!(roundtrip(&mut a, "x").await, "p:x");
+
+    a.send(Message::text("trap")).await.expect("send");
+    assert_eq!(closed(&mut a).await.0, 1011);
+    // The whole shard's instance is gone, so its other connection closes too.
+    assert_eq!(closed(&mut b).await.0, 1011);
+    server
+        .wait_log("plugin failed; closing its connections with 1011", WAIT)
+        .await;
+    // A fresh instance serves new connections.
+    let mut c = server.connect("/probe").await;
+    assert_eq!(recv(&mut c).await, Message::text("hello 3"));
+    assert_eq!(roundtrip(&mut c, "y").await, "p:y");
+    // The failed instance's connections never reach the new one.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(server.count_log("probe disconnect 1 "), 0);
+}
