@@ -301,3 +301,42 @@ async fn on_connect_may_send_and_a_trap_closes_with_1011() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(server.count_log("probe disconnect 1 "), 0);
 }
+
+#[tokio::test]
+async fn per_connection_instances_fail_alone() {
+    let (_dir, server) = probe_server("instance = \"per-connection\"\n");
+    let mut a = server.connect("/probe").await;
+    let mut b = server.connect("/probe").await;
+    assert_eq!(roundtrip(&mut a, "a").await, "a");
+    a.send(Message::text("trap")).await.expect("send");
+    assert_eq!(closed(&mut a).await.0, 1011);
+    // b has an instance of its own and never notices.
+    assert_eq!(roundtrip(&mut b, "b").await, "b");
+    b.close(None).await.expect("close");
+    server.wait_log("probe disconnect 2 code=1005", WAIT).await;
+}
+
+#[tokio::test]
+async fn oversized_messages_close_with_1009_and_others_keep_going() {
+    let dir = plugins_dir();
+    install(dir.path(), "probe", "probe");
+    let cfg = dir.path().join("server.toml");
+    std::fs::write(
+        &cfg,
+        "[limits]\nmax_message_size = 1024\nmax_frame_size = 1024\n",
+    )
+    .expect("config");
+    let server = TestServer::start(dir.path(), &["--config", cfg.to_str().expect("utf-8")]);
+    let mut big = server.connect("/probe").await;
+    let mut small = server.connect("/probe").await;
+    assert_eq!(
+        roundtrip(&mut big, &"x".repeat(1024)).await,
+        "x".repeat(1024)
+    );
+    big.send(Message::text("y".repeat(1025)))
+        .await
+        .expect("send");
+    assert_eq!(closed(&mut big).await.0, 1009);
+    server.wait_log("code=1009", WAIT).await;
+    assert_eq!(roundtrip(&mut small, "fine").await, "fine");
+}

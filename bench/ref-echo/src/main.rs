@@ -24,7 +24,11 @@ async fn echo(stream: TcpStream) -> Result<(), Error> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr: SocketAddr = std::env::args().nth(1).as_deref().unwrap_or("127.0.0.1:0").parse()?;
+    let addr: SocketAddr = std::env::args()
+        .nth(1)
+        .as_deref()
+        .unwrap_or("127.0.0.1:0")
+        .parse()?;
     let listener = TcpListener::bind(addr).await?;
     println!("listening on {}", listener.local_addr()?);
     loop {

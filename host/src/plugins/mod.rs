@@ -7,7 +7,6 @@ pub mod watcher;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -122,8 +121,6 @@ pub struct Registry {
     versions: Mutex<BTreeMap<String, u64>>,
     /// Last refusal per plugin name, cleared by a successful load.
     errors: Mutex<BTreeMap<String, String>>,
-    /// Loads served so far, for logs and tests.
-    loads: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -150,7 +147,6 @@ impl Registry {
             routes: ArcSwap::from_pointee(RouteTable::default()),
             versions: Mutex::new(BTreeMap::new()),
             errors: Mutex::new(BTreeMap::new()),
-            loads: AtomicU64::new(0),
         })
     }
 
@@ -359,7 +355,6 @@ impl Registry {
             routes.join(", ")
         );
         lock(&self.plugins).insert(name.to_string(), plugin);
-        self.loads.fetch_add(1, Ordering::Relaxed);
         self.rebuild_routes();
         Ok(())
     }
