@@ -121,3 +121,55 @@ async fn a_thousand_connections_share_one_shard() {
         "one load, one shard:\n{logs}"
     );
 }
+
+/// The zero-config way: `wasmsock serve` in a folder with `plugins/`, every
+/// path relative, the default cache; SIGTERM then closes clients with 1001
+/// and exits cleanly.
+#[tokio::test]
+async fn zero_config_relative_paths_and_clean_shutdown() {
+    use std::io::{BufRead, BufReader};
+    let work = plugins_dir();
+    std::fs::create_dir(work.path().join("plugins")).expect("mkdir");
+    install(&work.path().join("plugins"), "echo", "echo");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wasmsock"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(work.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("first line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line {line:?}"))
+        .to_string();
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/echo"))
+        .await
+        .expect("connect");
+    ws.send(Message::text("hi")).await.expect("send");
+    assert_eq!(recv(&mut ws).await, Message::text("hi"));
+    assert!(
+        work.path().join("plugins/.wasmsock-cache").is_dir(),
+        "default cache folder beside the plugins"
+    );
+
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    assert_eq!(
+        support::closed(&mut ws).await.0,
+        1001,
+        "clients hear the server going away"
+    );
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert!(status.success(), "clean exit, got {status:?}");
+}

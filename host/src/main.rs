@@ -97,6 +97,7 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     let _watch = watcher::watch(registry.clone())?;
     let server = Server::bind(config.listen, registry.clone(), config.limits.clone()).await?;
     let addr = server.local_addr()?;
+    let shutdown = shutdown_signal()?;
     {
         use std::io::Write as _;
         let mut out = std::io::stdout().lock();
@@ -111,27 +112,28 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     );
     server
         .run(
-            shutdown_signal(),
+            shutdown,
             Duration::from_millis(config.limits.close_timeout_ms),
         )
         .await;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is
+/// called, so call it before announcing the listening address: a signal that
+/// arrives right after the announcement then shuts down cleanly.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return ctrl_c.await.unwrap_or(()),
-            };
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    let ctrl_c = tokio::signal::ctrl_c();
+    Ok(async move {
+        #[cfg(unix)]
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+    })
 }

@@ -51,10 +51,13 @@ impl WasmEngine {
         config.async_stack_size(2 << 20);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
         if let Some(dir) = cache_dir {
-            std::fs::create_dir_all(dir)
+            // wasmtime's cache wants an absolute path.
+            let dir = std::path::absolute(dir)
+                .with_context(|| format!("resolving cache folder {}", dir.display()))?;
+            std::fs::create_dir_all(&dir)
                 .with_context(|| format!("creating cache folder {}", dir.display()))?;
             let mut cache_config = CacheConfig::new();
-            cache_config.with_directory(dir);
+            cache_config.with_directory(&dir);
             let cache = Cache::new(cache_config).map_err(anyhow::Error::from);
             config.cache(Some(
                 cache.context("configuring the compiled-plugin cache")?,

@@ -226,6 +226,9 @@ async fn handle(
     let store = &mut inst.store;
     let handler = inst.consumer.wasmsock_plugin_handler();
     store.data_mut().deadline = Instant::now() + spec.call_timeout;
+    // Count ticks from now, so a shard that sat idle does not yield on the
+    // first check of its next call.
+    store.set_epoch_deadline(1);
     match req {
         Request::Connect {
             conn,
