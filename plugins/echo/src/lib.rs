@@ -14,9 +14,15 @@ impl Guest for Echo {
     fn on_connect(conn: ConnectionId, scope: Scope) -> Result<Accept, Reject> {
         log(
             Level::Info,
-            &format!("connect {conn} path={} from {}", scope.path, scope.remote_addr),
+            &format!(
+                "connect {conn} path={} from {}",
+                scope.path, scope.remote_addr
+            ),
         );
-        Ok(Accept { subprotocol: None, headers: Vec::new() })
+        Ok(Accept {
+            subprotocol: None,
+            headers: Vec::new(),
+        })
     }
 
     fn on_message(conn: ConnectionId, message: Message) {
@@ -33,7 +39,10 @@ impl Guest for Echo {
     fn on_disconnect(conn: ConnectionId, info: CloseInfo) {
         log(
             Level::Info,
-            &format!("disconnect {conn}: code {} reason {:?}", info.code, info.reason),
+            &format!(
+                "disconnect {conn}: code {} reason {:?}",
+                info.code, info.reason
+            ),
         );
     }
 }

@@ -31,7 +31,10 @@ fn query_value(query: &str, key: &str) -> Option<String> {
 }
 
 fn fields(list: &[(String, String)]) -> String {
-    list.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(",")
+    list.iter()
+        .map(|(k, v)| format!("{k}:{v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 thread_local! {
@@ -70,7 +73,9 @@ impl Guest for Probe {
 
     fn on_message(conn: ConnectionId, message: Message) {
         let reply = match &message {
-            Message::Text(t) if t == "scope" => SCOPES.with(|s| s.borrow().get(&conn).cloned().unwrap_or_default()),
+            Message::Text(t) if t == "scope" => {
+                SCOPES.with(|s| s.borrow().get(&conn).cloned().unwrap_or_default())
+            }
             Message::Text(t) if t == "trap" => panic!("probe asked to trap"),
             Message::Text(t) if t.starts_with("close ") => {
                 let mut parts = t.splitn(3, ' ').skip(1);
@@ -87,7 +92,10 @@ impl Guest for Probe {
             }
             Message::Text(t) if t.starts_with("send-to ") => {
                 let target = t[8..].parse().unwrap_or(u64::MAX);
-                format!("{:?}", connection::send(target, &Message::Text("from probe".into())))
+                format!(
+                    "{:?}",
+                    connection::send(target, &Message::Text("from probe".into()))
+                )
             }
             Message::Text(t) => format!("{}{t}", config::get("prefix").unwrap_or_default()),
             Message::Binary(b) => {
@@ -108,7 +116,10 @@ impl Guest for Probe {
         SCOPES.with(|s| s.borrow_mut().remove(&conn));
         log::log(
             log::Level::Info,
-            &format!("probe disconnect {conn} code={} reason={} by_client={}", info.code, info.reason, info.by_client),
+            &format!(
+                "probe disconnect {conn} code={} reason={} by_client={}",
+                info.code, info.reason, info.by_client
+            ),
         );
     }
 }
