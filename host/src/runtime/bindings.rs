@@ -13,7 +13,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use exports::wasmsock::plugin::handler;
-pub use wasmsock::plugin::types::{
+pub use self::wasmsock::plugin::types::{
     Accept, CloseInfo, Error as ImportError, Level, Message, Reject, Scope,
 };
+pub use exports::wasmsock::plugin::handler;
