@@ -43,6 +43,13 @@ enum Command {
         #[arg(long)]
         no_cache: bool,
     },
+    /// Check that a file is a plugin wasmsock can load: a component of the
+    /// `wasmsock:plugin/consumer` world that instantiates. Prints what it
+    /// imports, its size and compile time; exits 1 with the reason if not.
+    Check {
+        /// The `.wasm` file.
+        file: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -74,6 +81,36 @@ fn main() -> anyhow::Result<()> {
                 .build()
                 .context("starting the tokio runtime")?
                 .block_on(serve(config))
+        }
+        Command::Check { file } => {
+            let report = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the tokio runtime")?
+                .block_on(wasmsock::plugins::check::check(&file));
+            match report {
+                Ok(r) => {
+                    println!(
+                        "{}: ok: implements wasmsock:plugin/consumer",
+                        file.display()
+                    );
+                    println!("  size: {} bytes", r.size);
+                    println!("  compile time: {} ms", r.compile_time.as_millis());
+                    println!("  imports:");
+                    for name in r.imports {
+                        println!("    {name}");
+                    }
+                    Ok(())
+                }
+                Err(e) => {
+                    println!(
+                        "{}: refused: {}",
+                        file.display(),
+                        wasmsock::text::one_line(&e.to_string())
+                    );
+                    std::process::exit(1);
+                }
+            }
         }
     }
 }

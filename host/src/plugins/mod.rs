@@ -2,6 +2,7 @@
 //! the route table built from them. The watcher calls [`Registry::reload`]
 //! for each changed name; connections look routes up without locking.
 
+pub mod check;
 pub mod loader;
 pub mod watcher;
 
