@@ -346,7 +346,7 @@ struct ManifestFile {
 }
 
 /// A plugin's effective settings: manifest over server defaults.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Manifest {
     /// The routes it serves; `/NAME` when the manifest names none.
     pub routes: Vec<RoutePattern>,

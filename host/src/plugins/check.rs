@@ -47,15 +47,14 @@ pub async fn check(path: &Path) -> Result<Report, LoadError> {
         .unwrap_or("plugin");
     let defaults = Manifest::defaults("check", &PluginDefaults::default())
         .map_err(|e| LoadError::Internal(e.to_string()))?;
-    let spec = ShardSpec {
+    let max_message_size = crate::config::Limits::default().max_message_size as usize;
+    let spec = ShardSpec::new(
         engine,
-        pre: compiled.pre,
-        plugin: Arc::from(name),
-        config: Arc::default(),
-        memory_limit: defaults.memory_limit,
-        call_timeout: defaults.call_timeout,
-        max_message_size: crate::config::Limits::default().max_message_size as usize,
-    };
+        compiled.pre,
+        Arc::from(name),
+        &defaults,
+        max_message_size,
+    );
     spec.instantiate().await.map_err(LoadError::Instantiate)?;
     Ok(Report {
         size: compiled.size,

@@ -273,7 +273,7 @@ impl Registry {
         let current = self.get(name);
         let hash = loader::content_hash(&bytes);
         if let Some(cur) = &current {
-            if cur.hash == hash && format!("{:?}", cur.manifest) == format!("{manifest:?}") {
+            if cur.hash == hash && cur.manifest == manifest {
                 tracing::debug!(plugin = name, "unchanged; nothing to reload");
                 return Ok(());
             }
@@ -296,15 +296,13 @@ impl Registry {
         .map_err(load_err)?;
 
         let plugin_name: Arc<str> = Arc::from(name);
-        let spec = Arc::new(ShardSpec {
-            engine: self.engine.clone(),
-            pre: compiled.pre,
-            plugin: plugin_name.clone(),
-            config: Arc::new(manifest.config.clone()),
-            memory_limit: manifest.memory_limit,
-            call_timeout: manifest.call_timeout,
-            max_message_size: self.limits.max_message_size as usize,
-        });
+        let spec = Arc::new(ShardSpec::new(
+            self.engine.clone(),
+            compiled.pre,
+            plugin_name.clone(),
+            &manifest,
+            self.limits.max_message_size as usize,
+        ));
         // Prove it instantiates before it replaces anything; the instance
         // becomes the first shard.
         let first = spec

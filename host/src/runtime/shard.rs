@@ -53,6 +53,25 @@ pub struct Instance {
 }
 
 impl ShardSpec {
+    /// The spec for a plugin version with these settings.
+    pub fn new(
+        engine: WasmEngine,
+        pre: ConsumerPre<HostState>,
+        plugin: Arc<str>,
+        manifest: &crate::config::Manifest,
+        max_message_size: usize,
+    ) -> ShardSpec {
+        ShardSpec {
+            engine,
+            pre,
+            plugin,
+            config: Arc::new(manifest.config.clone()),
+            memory_limit: manifest.memory_limit,
+            call_timeout: manifest.call_timeout,
+            max_message_size,
+        }
+    }
+
     /// Build a fresh instance. Errors (a trap in a start function, a memory
     /// cap too small) are reported, never panicked on.
     pub async fn instantiate(&self) -> anyhow::Result<Instance> {

@@ -228,11 +228,6 @@ async fn run_accepted(
     mut shutdown: watch::Receiver<bool>,
     plugin: &str,
 ) -> CloseInfo {
-    let refused = |reason: String| CloseInfo {
-        code: CLOSE_ABNORMAL,
-        reason,
-        by_client: false,
-    };
     if let Some(p) = &accept.subprotocol {
         if !offered.iter().any(|o| o == p) {
             let why = format!(
@@ -246,7 +241,11 @@ async fn run_accepted(
                 "plugin chose a subprotocol the client did not offer\n",
             )
             .await;
-            return refused(why);
+            return CloseInfo {
+                code: CLOSE_ABNORMAL,
+                reason: why,
+                by_client: false,
+            };
         }
     }
     let headers = allowed_headers(plugin, accept.headers);
