@@ -91,6 +91,18 @@ pub struct Limits {
     pub read_buffer_bytes: u64,
     /// Time a close handshake may take before the socket is dropped, in ms.
     pub close_timeout_ms: u64,
+    /// Connections held at once, all plugins together (handshakes included);
+    /// over it a client gets HTTP 503.
+    pub max_connections: u64,
+    /// A ping is sent after this long without a frame from the client, in
+    /// ms; 0 turns keepalive off.
+    pub ping_interval_ms: u64,
+    /// A client that sends nothing (not even the pong) this long after a
+    /// ping is taken for dead and dropped, in ms.
+    pub ping_timeout_ms: u64,
+    /// Close a connection after this long without a data message from the
+    /// client (1001, "idle timeout"), in ms; 0 (the default) never does.
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -104,6 +116,10 @@ impl Default for Limits {
             outbound_queue_bytes: 32 << 20,
             read_buffer_bytes: 4 << 10,
             close_timeout_ms: 5_000,
+            max_connections: 100_000,
+            ping_interval_ms: 30_000,
+            ping_timeout_ms: 10_000,
+            idle_timeout_ms: 0,
         }
     }
 }
@@ -160,6 +176,34 @@ impl Limits {
             self.close_timeout_ms,
             1,
             600_000,
+        )?;
+        check_range(
+            path,
+            "limits.max_connections",
+            self.max_connections,
+            1,
+            10_000_000,
+        )?;
+        check_range(
+            path,
+            "limits.ping_interval_ms",
+            self.ping_interval_ms,
+            0,
+            86_400_000,
+        )?;
+        check_range(
+            path,
+            "limits.ping_timeout_ms",
+            self.ping_timeout_ms,
+            1,
+            3_600_000,
+        )?;
+        check_range(
+            path,
+            "limits.idle_timeout_ms",
+            self.idle_timeout_ms,
+            0,
+            86_400_000,
         )
     }
 
@@ -342,6 +386,7 @@ struct ManifestFile {
     shards: Option<u64>,
     memory_limit_mb: Option<u64>,
     call_timeout_ms: Option<u64>,
+    max_connections: Option<u64>,
     config: BTreeMap<String, toml::Value>,
 }
 
@@ -358,6 +403,9 @@ pub struct Manifest {
     pub memory_limit: usize,
     /// CPU budget of one call.
     pub call_timeout: Duration,
+    /// Connections this plugin may hold at once (all its versions
+    /// together); `None` leaves only the server's limit.
+    pub max_connections: Option<u64>,
     /// Values the plugin reads through the `config` interface.
     pub config: BTreeMap<String, String>,
 }
@@ -371,6 +419,7 @@ impl Manifest {
             shards: defaults.shards as usize,
             memory_limit: (defaults.memory_limit_mb as usize) << 20,
             call_timeout: Duration::from_millis(defaults.call_timeout_ms),
+            max_connections: None,
             config: BTreeMap::new(),
         })
     }
@@ -425,6 +474,10 @@ impl Manifest {
                         .map_err(|e| invalid(&format!("routes[{i}]"), format!("{r:?}: {e}")))
                 })
                 .collect::<Result<_, _>>()?;
+        }
+        if let Some(max) = file.max_connections {
+            check_range(path, "max_connections", max, 1, 10_000_000)?;
+            manifest.max_connections = Some(max);
         }
         for (key, value) in file.config {
             let text = match value {

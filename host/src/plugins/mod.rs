@@ -8,6 +8,7 @@ pub mod watcher;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,9 +41,34 @@ pub struct Plugin {
     spec: Arc<ShardSpec>,
     /// Shared mode: the fixed shards, picked by connection id.
     shards: Vec<ShardHandle>,
+    /// Connections held by every version of this plugin, for its limit.
+    active: Arc<AtomicUsize>,
+}
+
+/// A place under a plugin's connection limit, given back on drop.
+#[derive(Debug)]
+pub struct ConnSlot(Arc<AtomicUsize>);
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Plugin {
+    /// Take a place under the plugin's connection limit, if one is free.
+    pub fn admit(&self) -> Option<ConnSlot> {
+        let max = self
+            .manifest
+            .max_connections
+            .map_or(usize::MAX, |m| m as usize);
+        if self.active.fetch_add(1, Ordering::AcqRel) >= max {
+            self.active.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(ConnSlot(self.active.clone()))
+    }
+
     /// The shard that serves connection `conn`: one of the fixed shards in
     /// shared mode, a new one in per-connection mode.
     pub fn shard_for(&self, conn: u64) -> ShardHandle {
@@ -332,6 +358,10 @@ impl Registry {
             compile_time: compiled.compile_time,
             spec,
             shards,
+            active: current
+                .as_ref()
+                .map(|c| c.active.clone())
+                .unwrap_or_default(),
         });
         let routes: Vec<String> = plugin
             .manifest

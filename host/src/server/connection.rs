@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -92,6 +92,11 @@ pub async fn serve(
         return;
     }
     let plugin = route.target;
+    let Some(_slot) = plugin.admit() else {
+        let body = format!("plugin `{}` is at its connection limit\n", plugin.name);
+        let _ = handshake::respond(&mut stream, 503, &[], &body).await;
+        return;
+    };
     let conn = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
     let outbox = Arc::new(Outbox::new(
         limits.outbound_queue_messages as usize,
@@ -148,6 +153,18 @@ pub async fn serve(
         "connection closed"
     );
     let _ = shard.send(Request::Disconnect { conn, info }).await;
+}
+
+/// Answer a connection over the server's limit with 503, after reading its
+/// request head (briefly) so the answer is not lost to a reset.
+pub async fn refuse_busy(mut stream: TcpStream, ctx: &ConnContext) {
+    let wait = ctx.limits.handshake_timeout().min(Duration::from_secs(2));
+    let _ = tokio::time::timeout(
+        wait,
+        read_head(&mut stream, ctx.limits.max_header_bytes as usize),
+    )
+    .await;
+    let _ = handshake::respond(&mut stream, 503, &[], "server at its connection limit\n").await;
 }
 
 /// The checks of RFC 6455 section 4.2.1 beyond routing.
@@ -265,14 +282,23 @@ async fn run_accepted(
     let (mut sink, mut source) = ws.split();
     let close_timeout = Duration::from_millis(ctx.limits.close_timeout_ms);
 
-    let reader = read_loop(&mut source, conn, shard);
+    let activity = Activity::new();
+    let reader = read_loop(&mut source, conn, shard, &activity);
     tokio::pin!(reader);
     let first = {
         let writer = write_loop(&mut sink, outbox);
         tokio::pin!(writer);
+        let keepalive = keepalive(&activity, outbox, &ctx.limits);
+        tokio::pin!(keepalive);
         tokio::select! {
             end = &mut reader => Err(end),
             end = &mut writer => Ok(end),
+            end = &mut keepalive => match end {
+                Silence::Idle => Ok(WriteEnd::Close(CLOSE_GOING_AWAY, "idle timeout".into())),
+                // A peer that does not answer pings will not answer a close
+                // frame either: drop it.
+                Silence::Dead => return CloseInfo { code: CLOSE_ABNORMAL, reason: "no answer to ping".into(), by_client: true },
+            },
             _ = shutdown.wait_for(|stop| *stop) => Ok(WriteEnd::Close(CLOSE_GOING_AWAY, "server shutting down".into())),
         }
     };
@@ -332,9 +358,94 @@ enum WriteEnd {
     Failed(String),
 }
 
-async fn read_loop(source: &mut Source, conn: u64, shard: &ShardHandle) -> ReadEnd {
+/// When the client was last heard from, in ms since the connection began.
+struct Activity {
+    start: Instant,
+    /// Any frame, pongs included.
+    frame: AtomicU64,
+    /// Data messages only.
+    data: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            start: Instant::now(),
+            frame: AtomicU64::new(0),
+            data: AtomicU64::new(0),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+}
+
+/// Why the keepalive gave up on a connection.
+enum Silence {
+    /// No data message for the idle timeout.
+    Idle,
+    /// No frame at all within the ping timeout after a ping.
+    Dead,
+}
+
+/// Ping a quiet client, notice a dead one, close an idle one. Never
+/// resolves when keepalive and the idle timeout are both off.
+async fn keepalive(activity: &Activity, outbox: &Outbox, limits: &Limits) -> Silence {
+    let (interval, timeout, idle) = (
+        limits.ping_interval_ms,
+        limits.ping_timeout_ms,
+        limits.idle_timeout_ms,
+    );
+    if interval == 0 && idle == 0 {
+        return std::future::pending().await;
+    }
+    let mut ping_sent: Option<u64> = None;
     loop {
-        let message = match source.next().await {
+        let now = activity.now();
+        let seen = activity.frame.load(Ordering::Relaxed);
+        let data = activity.data.load(Ordering::Relaxed);
+        if idle > 0 && now.saturating_sub(data) >= idle {
+            return Silence::Idle;
+        }
+        // Sleep until the next moment something could be due: one wake-up
+        // per interval for a quiet connection, none for a busy one.
+        let mut next = u64::MAX;
+        if idle > 0 {
+            next = data + idle;
+        }
+        if interval > 0 {
+            match ping_sent {
+                Some(sent) if seen >= sent => ping_sent = None,
+                Some(sent) if now.saturating_sub(sent) >= timeout => return Silence::Dead,
+                _ => {}
+            }
+            if ping_sent.is_none()
+                && now.saturating_sub(seen) >= interval
+                && outbox.push(Outbound::Ping).is_ok()
+            {
+                ping_sent = Some(now);
+            }
+            next = next.min(match ping_sent {
+                Some(sent) => sent + timeout,
+                None => seen + interval,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(next.saturating_sub(now).max(10))).await;
+    }
+}
+
+async fn read_loop(
+    source: &mut Source,
+    conn: u64,
+    shard: &ShardHandle,
+    activity: &Activity,
+) -> ReadEnd {
+    loop {
+        let next = source.next().await;
+        let now = activity.now();
+        activity.frame.store(now, Ordering::Relaxed);
+        let message = match next {
             None => return ReadEnd::Dropped,
             Some(Err(e)) => return ReadEnd::Error(e),
             Some(Ok(WsMessage::Text(t))) => Message::Text(t.as_str().to_owned()),
@@ -363,6 +474,11 @@ async fn write_loop(sink: &mut Sink, outbox: &Outbox) -> WriteEnd {
             match item {
                 Outbound::Message(m) => {
                     if let Err(e) = sink.feed(m).await {
+                        return WriteEnd::Failed(e.to_string());
+                    }
+                }
+                Outbound::Ping => {
+                    if let Err(e) = sink.feed(WsMessage::Ping(Default::default())).await {
                         return WriteEnd::Failed(e.to_string());
                     }
                 }

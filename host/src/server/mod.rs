@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::config::Limits;
@@ -72,6 +72,8 @@ impl Server {
         // Each connection task holds a clone; when all are dropped, recv()
         // returns None: every connection has finished.
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+        // One permit per open TCP connection, handshakes included.
+        let slots = Arc::new(Semaphore::new(self.ctx.limits.max_connections as usize));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -80,8 +82,15 @@ impl Server {
                         let ctx = self.ctx.clone();
                         let stop = stop_rx.clone();
                         let done = done_tx.clone();
+                        let slot = slots.clone().try_acquire_owned();
                         tokio::spawn(async move {
-                            connection::serve(stream, peer, ctx, stop).await;
+                            match slot {
+                                Ok(slot) => {
+                                    connection::serve(stream, peer, ctx, stop).await;
+                                    drop(slot);
+                                }
+                                Err(_) => connection::refuse_busy(stream, &ctx).await,
+                            }
                             drop(done);
                         });
                     }

@@ -15,6 +15,8 @@ use crate::runtime::bindings::Message;
 pub enum Outbound {
     /// A data message.
     Message(WsMessage),
+    /// A keepalive ping (queued by the host, never by a plugin).
+    Ping,
     /// Start the close handshake.
     Close {
         /// Close code.
@@ -28,6 +30,7 @@ impl Outbound {
     fn len(&self) -> usize {
         match self {
             Outbound::Message(m) => m.len(),
+            Outbound::Ping => 0,
             Outbound::Close { reason, .. } => reason.len() + 2,
         }
     }
@@ -101,7 +104,8 @@ impl Outbox {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queue an item. A close is always accepted while open and ends the queue.
+    /// Queue an item. A close or ping is always accepted while open (a close
+    /// ends the queue); data counts against the limits.
     pub fn push(&self, item: Outbound) -> Result<(), PushError> {
         let mut s = self.lock();
         if s.closed {
@@ -109,7 +113,8 @@ impl Outbox {
         }
         let len = item.len();
         let is_close = matches!(item, Outbound::Close { .. });
-        if !is_close && (s.queue.len() >= self.max_messages || s.bytes + len > self.max_bytes) {
+        let is_control = is_close || matches!(item, Outbound::Ping);
+        if !is_control && (s.queue.len() >= self.max_messages || s.bytes + len > self.max_bytes) {
             s.overflowed = true;
             drop(s);
             self.notify.notify_one();
