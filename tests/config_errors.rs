@@ -132,6 +132,10 @@ fn bad_manifest_at_start_stops_the_server() {
             "colour = \"red\"\n",
             vec!["echo.toml", "unknown field `colour`"],
         ),
+        (
+            "allowed_origins = [\"example.com\"]\n",
+            vec!["echo.toml", "allowed_origins[0]", "https://example.com"],
+        ),
     ] {
         std::fs::write(dir.path().join("echo.toml"), text).expect("manifest");
         let err = fails_to_start(dir.path(), &[]);

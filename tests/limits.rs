@@ -138,3 +138,44 @@ async fn idle_connections_are_closed_when_asked() {
         )
         .await;
 }
+
+#[tokio::test]
+async fn origin_allow_list_answers_403_to_other_origins() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let dir = plugins_dir();
+    install(dir.path(), "probe", "probe");
+    std::fs::write(
+        dir.path().join("probe.toml"),
+        "allowed_origins = [\"https://good.example\"]\n",
+    )
+    .expect("manifest");
+    let server = TestServer::start(dir.path(), &[]);
+    let with_origin = |origin: &str| {
+        let mut req = server.url("/probe").into_client_request().expect("request");
+        req.headers_mut()
+            .insert("origin", origin.parse().expect("header value"));
+        req
+    };
+    for good in ["https://good.example", "https://GOOD.example"] {
+        let (mut ws, _) = tokio_tungstenite::connect_async(with_origin(good))
+            .await
+            .expect("allowed origin");
+        assert_eq!(roundtrip(&mut ws, "hi").await, "hi");
+    }
+    match tokio_tungstenite::connect_async(with_origin("https://evil.example")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 403);
+            let body = resp
+                .body()
+                .as_deref()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default()
+                .into_owned();
+            assert_eq!(body, "origin https://evil.example is not allowed\n");
+        }
+        other => panic!("expected 403, got {:?}", other.map(|(_, r)| r.status())),
+    }
+    // Clients that send no Origin (not browsers) are not affected.
+    let mut ws = server.connect("/probe").await;
+    assert_eq!(roundtrip(&mut ws, "no origin").await, "no origin");
+}

@@ -235,6 +235,10 @@ pub struct PluginDefaults {
     pub memory_limit_mb: u64,
     /// Wall-clock CPU budget of one call into the plugin, in ms.
     pub call_timeout_ms: u64,
+    /// Browser origins allowed to connect (`https://example.com`); empty
+    /// allows every origin. Requests without an `Origin` header (clients
+    /// that are not browsers) are not affected.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for PluginDefaults {
@@ -244,6 +248,7 @@ impl Default for PluginDefaults {
             shards: 1,
             memory_limit_mb: 64,
             call_timeout_ms: 100,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -266,7 +271,22 @@ impl PluginDefaults {
             self.call_timeout_ms,
             1,
             600_000,
-        )
+        )?;
+        for (i, origin) in self.allowed_origins.iter().enumerate() {
+            let valid = origin.contains("://")
+                && !origin.ends_with('/')
+                && !origin.contains(char::is_whitespace);
+            if !valid {
+                return Err(ConfigError::Invalid {
+                    path: path.to_path_buf(),
+                    key: format!("{prefix}allowed_origins[{i}]"),
+                    message: format!(
+                        "expected an origin such as \"https://example.com\", found {origin:?}"
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -387,6 +407,7 @@ struct ManifestFile {
     memory_limit_mb: Option<u64>,
     call_timeout_ms: Option<u64>,
     max_connections: Option<u64>,
+    allowed_origins: Option<Vec<String>>,
     config: BTreeMap<String, toml::Value>,
 }
 
@@ -406,6 +427,8 @@ pub struct Manifest {
     /// Connections this plugin may hold at once (all its versions
     /// together); `None` leaves only the server's limit.
     pub max_connections: Option<u64>,
+    /// Origins allowed to connect, lower-case; empty allows all.
+    pub allowed_origins: Vec<String>,
     /// Values the plugin reads through the `config` interface.
     pub config: BTreeMap<String, String>,
 }
@@ -420,6 +443,11 @@ impl Manifest {
             memory_limit: (defaults.memory_limit_mb as usize) << 20,
             call_timeout: Duration::from_millis(defaults.call_timeout_ms),
             max_connections: None,
+            allowed_origins: defaults
+                .allowed_origins
+                .iter()
+                .map(|o| o.to_ascii_lowercase())
+                .collect(),
             config: BTreeMap::new(),
         })
     }
@@ -451,6 +479,9 @@ impl Manifest {
             shards: file.shards.unwrap_or(defaults.shards),
             memory_limit_mb: file.memory_limit_mb.unwrap_or(defaults.memory_limit_mb),
             call_timeout_ms: file.call_timeout_ms.unwrap_or(defaults.call_timeout_ms),
+            allowed_origins: file
+                .allowed_origins
+                .unwrap_or_else(|| defaults.allowed_origins.clone()),
         };
         merged.validate(path, "")?;
         let mut manifest = Manifest::defaults(name, &merged).map_err(|e| {

@@ -92,6 +92,18 @@ pub async fn serve(
         return;
     }
     let plugin = route.target;
+    if let Some(origin) = head.header("origin") {
+        let allowed = &plugin.manifest.allowed_origins;
+        if !allowed.is_empty()
+            && !allowed
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(origin.trim()))
+        {
+            let body = format!("origin {origin} is not allowed\n");
+            let _ = handshake::respond(&mut stream, 403, &[], &body).await;
+            return;
+        }
+    }
     let Some(_slot) = plugin.admit() else {
         let body = format!("plugin `{}` is at its connection limit\n", plugin.name);
         let _ = handshake::respond(&mut stream, 503, &[], &body).await;
