@@ -5,8 +5,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::Linker;
-
 use super::loader::{self, LoadError};
 use crate::config::{Manifest, PluginDefaults};
 use crate::runtime::shard::ShardSpec;
@@ -27,8 +25,7 @@ pub struct Report {
 pub async fn check(path: &Path) -> Result<Report, LoadError> {
     let bytes = tokio::fs::read(path).await?;
     let engine = WasmEngine::new(None).map_err(|e| LoadError::Internal(format!("{e:#}")))?;
-    let mut linker = Linker::new(engine.engine());
-    crate::runtime::add_to_linker(&mut linker)
+    let linker = crate::runtime::linker(engine.engine())
         .map_err(|e| LoadError::Internal(format!("{e:#}")))?;
     let (engine2, linker2) = (engine.clone(), linker.clone());
     let compiled =

@@ -162,8 +162,8 @@ impl Registry {
         defaults: PluginDefaults,
         limits: Limits,
     ) -> anyhow::Result<Registry> {
-        let mut linker = Linker::new(engine.engine());
-        crate::runtime::add_to_linker(&mut linker).context("setting up plugin imports")?;
+        let linker =
+            crate::runtime::linker(engine.engine()).context("setting up plugin imports")?;
         Ok(Registry {
             dir,
             engine,

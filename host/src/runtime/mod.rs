@@ -10,7 +10,7 @@ pub mod state;
 mod stdio;
 
 pub use engine::WasmEngine;
-pub use imports::{add_to_linker, sendable_close_code, MAX_CLOSE_REASON};
+pub use imports::{add_to_linker, linker, sendable_close_code, MAX_CLOSE_REASON};
 
 /// The error a call fails with when it runs past its CPU budget.
 #[derive(Debug, Clone, Copy, thiserror::Error)]

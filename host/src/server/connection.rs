@@ -35,6 +35,15 @@ pub const CLOSE_ABNORMAL: u16 = 1006;
 /// Code reported when a close frame carried no code.
 pub const CLOSE_NO_STATUS: u16 = 1005;
 
+/// A connection that ended without a completed close handshake (1006).
+fn abnormal(reason: impl Into<String>, by_client: bool) -> CloseInfo {
+    CloseInfo {
+        code: CLOSE_ABNORMAL,
+        reason: reason.into(),
+        by_client,
+    }
+}
+
 /// Ids are unique per process and never reused.
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -179,10 +188,10 @@ pub async fn refuse_busy(mut stream: TcpStream, ctx: &ConnContext) {
     let _ = handshake::respond(&mut stream, 503, &[], "server at its connection limit\n").await;
 }
 
-/// The checks of RFC 6455 section 4.2.1 beyond routing.
 /// A plain HTTP answer: status, headers, body.
 type HttpAnswer = (u16, Vec<(String, String)>, &'static str);
 
+/// The checks of RFC 6455 section 4.2.1 beyond routing.
 fn check_upgrade(head: &RequestHead) -> Result<(), HttpAnswer> {
     if !head.is_upgrade() {
         let h = vec![("Upgrade".to_string(), "websocket".to_string())];
@@ -270,11 +279,7 @@ async fn run_accepted(
                 "plugin chose a subprotocol the client did not offer\n",
             )
             .await;
-            return CloseInfo {
-                code: CLOSE_ABNORMAL,
-                reason: why,
-                by_client: false,
-            };
+            return abnormal(why, false);
         }
     }
     let headers = allowed_headers(plugin, accept.headers);
@@ -282,11 +287,7 @@ async fn run_accepted(
     if let Err(e) =
         handshake::switch_protocols(&mut stream, key, accept.subprotocol.as_deref(), &headers).await
     {
-        return CloseInfo {
-            code: CLOSE_ABNORMAL,
-            reason: format!("upgrade response failed: {e}"),
-            by_client: true,
-        };
+        return abnormal(format!("upgrade response failed: {e}"), true);
     }
     let ws =
         WebSocketStream::from_partially_read(stream, head.rest, Role::Server, Some(ctx.ws_config))
@@ -309,7 +310,7 @@ async fn run_accepted(
                 Silence::Idle => Ok(WriteEnd::Close(CLOSE_GOING_AWAY, "idle timeout".into())),
                 // A peer that does not answer pings will not answer a close
                 // frame either: drop it.
-                Silence::Dead => return CloseInfo { code: CLOSE_ABNORMAL, reason: "no answer to ping".into(), by_client: true },
+                Silence::Dead => return abnormal("no answer to ping", true),
             },
             _ = shutdown.wait_for(|stop| *stop) => Ok(WriteEnd::Close(CLOSE_GOING_AWAY, "server shutting down".into())),
         }
@@ -323,13 +324,7 @@ async fn run_accepted(
     let (code, reason) = match ended_by_server {
         WriteEnd::Close(code, reason) => (code, reason),
         WriteEnd::Overflow => (CLOSE_QUEUE_FULL, "outbound queue full".to_string()),
-        WriteEnd::Failed(e) => {
-            return CloseInfo {
-                code: CLOSE_ABNORMAL,
-                reason: e,
-                by_client: true,
-            }
-        }
+        WriteEnd::Failed(e) => return abnormal(e, true),
     };
     let frame = CloseFrame {
         code: CloseCode::from(code),
@@ -458,7 +453,9 @@ async fn read_loop(
         let now = activity.now();
         activity.frame.store(now, Ordering::Relaxed);
         let message = match next {
-            None => return ReadEnd::Dropped,
+            None | Some(Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake))) => {
+                return ReadEnd::Dropped
+            }
             Some(Err(e)) => return ReadEnd::Error(e),
             Some(Ok(WsMessage::Text(t))) => Message::Text(t.as_str().to_owned()),
             Some(Ok(WsMessage::Binary(b))) => Message::Binary(b.to_vec()),
@@ -483,23 +480,18 @@ async fn write_loop(sink: &mut Sink, outbox: &Outbox) -> WriteEnd {
             return WriteEnd::Overflow;
         }
         for item in batch.items.drain(..) {
-            match item {
-                Outbound::Message(m) => {
-                    if let Err(e) = sink.feed(m).await {
-                        return WriteEnd::Failed(e.to_string());
-                    }
-                }
-                Outbound::Ping => {
-                    if let Err(e) = sink.feed(WsMessage::Ping(Default::default())).await {
-                        return WriteEnd::Failed(e.to_string());
-                    }
-                }
+            let frame = match item {
+                Outbound::Message(m) => m,
+                Outbound::Ping => WsMessage::Ping(Default::default()),
                 Outbound::Close { code, reason } => {
                     if let Err(e) = sink.flush().await {
                         return WriteEnd::Failed(e.to_string());
                     }
                     return WriteEnd::Close(code, reason);
                 }
+            };
+            if let Err(e) = sink.feed(frame).await {
+                return WriteEnd::Failed(e.to_string());
             }
         }
         if let Err(e) = sink.flush().await {
@@ -528,11 +520,7 @@ async fn finish_client_close(end: ReadEnd, sink: &mut Sink, close_timeout: Durat
                 },
             }
         }
-        ReadEnd::Dropped => CloseInfo {
-            code: CLOSE_ABNORMAL,
-            reason: String::new(),
-            by_client: true,
-        },
+        ReadEnd::Dropped => abnormal(String::new(), true),
         ReadEnd::ShardGone => {
             let frame = CloseFrame {
                 code: CloseCode::from(CLOSE_INTERNAL_ERROR),
@@ -548,23 +536,10 @@ async fn finish_client_close(end: ReadEnd, sink: &mut Sink, close_timeout: Durat
         }
         ReadEnd::Error(e) => {
             let code = match &e {
-                WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
-                    return CloseInfo {
-                        code: CLOSE_ABNORMAL,
-                        reason: String::new(),
-                        by_client: true,
-                    }
-                }
                 WsError::Protocol(_) => CloseCode::Protocol,
                 WsError::Utf8(_) => CloseCode::Invalid,
                 WsError::Capacity(_) => CloseCode::Size,
-                _ => {
-                    return CloseInfo {
-                        code: CLOSE_ABNORMAL,
-                        reason: e.to_string(),
-                        by_client: true,
-                    }
-                }
+                _ => return abnormal(e.to_string(), true),
             };
             let reason = e.to_string();
             let short = crate::text::truncate(&reason, crate::runtime::MAX_CLOSE_REASON).to_owned();

@@ -13,6 +13,13 @@ use wasmtime::component::{HasSelf, Linker};
 use super::bindings::{wasmsock, Consumer};
 use super::state::HostState;
 
+/// A linker with everything a plugin may import.
+pub fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    add_to_linker(&mut linker)?;
+    Ok(linker)
+}
+
 /// Add WASI p2 (with nothing granted) and the wasmsock interfaces.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
