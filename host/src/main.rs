@@ -33,6 +33,10 @@ enum Command {
         /// Address to listen on; port 0 picks a free one [default: 127.0.0.1:8080].
         #[arg(long)]
         listen: Option<String>,
+        /// Serve `/status` (JSON) and `/healthz` on this address; the second
+        /// line on stdout names it. Keep it off public networks.
+        #[arg(long)]
+        admin: Option<String>,
         /// Server configuration file (TOML).
         #[arg(long)]
         config: Option<PathBuf>,
@@ -65,12 +69,14 @@ fn main() -> anyhow::Result<()> {
         Command::Serve {
             plugins,
             listen,
+            admin,
             config,
             cache_dir,
             no_cache,
         } => {
             let overrides = Overrides {
                 listen,
+                admin,
                 plugins_dir: plugins,
                 cache_dir,
                 no_cache,
@@ -134,12 +140,30 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     let _watch = watcher::watch(registry.clone())?;
     let server = Server::bind(config.listen, registry.clone(), config.limits.clone()).await?;
     let addr = server.local_addr()?;
+    let admin = match config.admin {
+        Some(at) => Some(
+            tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen on {at} for the admin pages"))?,
+        ),
+        None => None,
+    };
     let shutdown = shutdown_signal()?;
     {
         use std::io::Write as _;
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {addr}")?;
+        if let Some(admin) = &admin {
+            writeln!(out, "admin on {}", admin.local_addr()?)?;
+        }
         out.flush()?;
+    }
+    if let Some(admin) = admin {
+        tokio::spawn(wasmsock::server::admin::run(
+            admin,
+            registry.clone(),
+            server.stats(),
+        ));
     }
     tracing::info!(
         "serving {} plugin(s) from {} on ws://{addr}: {}",

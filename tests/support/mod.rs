@@ -79,6 +79,8 @@ pub struct TestServer {
     child: Child,
     /// The address it listens on, from its first stdout line.
     pub addr: String,
+    /// The admin listener's address, from its second stdout line.
+    pub admin: String,
     logs: Arc<Mutex<String>>,
 }
 
@@ -89,7 +91,13 @@ impl TestServer {
             .arg("serve")
             .arg("--plugins")
             .arg(dir)
-            .args(["--listen", "127.0.0.1:0", "--cache-dir"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--admin",
+                "127.0.0.1:0",
+                "--cache-dir",
+            ])
             .arg(root().join("target").join("test-plugin-cache"))
             .args(extra)
             .env("RUST_LOG", "info")
@@ -112,9 +120,11 @@ impl TestServer {
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
             let _ = tx.send(lines.next().and_then(Result::ok));
+            let _ = tx.send(lines.next().and_then(Result::ok));
             for _ in lines {}
         });
         let first = rx.recv_timeout(Duration::from_secs(120)).ok().flatten();
+        let second = rx.recv_timeout(Duration::from_secs(5)).ok().flatten();
         let Some(addr) = first
             .as_deref()
             .and_then(|l| l.strip_prefix("listening on "))
@@ -127,8 +137,16 @@ impl TestServer {
                 logs.lock().unwrap_or_else(|p| p.into_inner())
             );
         };
+        let admin = second
+            .as_deref()
+            .and_then(|l| l.strip_prefix("admin on "))
+            .unwrap_or_else(|| {
+                panic!("second stdout line {second:?} does not name the admin address")
+            })
+            .to_string();
         TestServer {
             addr: addr.to_string(),
+            admin,
             child,
             logs,
         }
@@ -137,6 +155,73 @@ impl TestServer {
     /// `ws://ADDR/path`.
     pub fn url(&self, path: &str) -> String {
         format!("ws://{}{}", self.addr, path)
+    }
+
+    /// GET a page of the admin listener; returns status code and body.
+    pub async fn admin_get(&self, path: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = TcpStream::connect(&self.admin)
+            .await
+            .expect("connect admin");
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: admin\r\n\r\n").as_bytes())
+            .await
+            .expect("write admin request");
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+            .await
+            .expect("admin answers within 5 s")
+            .expect("read admin answer");
+        let text = String::from_utf8_lossy(&out).into_owned();
+        let code = text
+            .get(9..12)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("bad admin answer {text:?}"));
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (code, body)
+    }
+
+    /// The admin `/status` document.
+    pub async fn status(&self) -> serde_json::Value {
+        let (code, body) = self.admin_get("/status").await;
+        assert_eq!(code, 200, "/status answered {code}: {body}");
+        serde_json::from_str(&body).expect("/status is JSON")
+    }
+
+    /// Wait (bounded) until `/status` satisfies `pred`; returns it.
+    pub async fn wait_status(
+        &self,
+        what: &str,
+        within: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let start = Instant::now();
+        loop {
+            let st = self.status().await;
+            if pred(&st) {
+                return st;
+            }
+            assert!(
+                start.elapsed() < within,
+                "status never showed {what} within {within:?}: {st:#}\nlog:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Resident memory of the server process, in bytes.
+    pub fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("server process status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("VmRSS")
+            * 1024
     }
 
     /// Everything the server logged so far.

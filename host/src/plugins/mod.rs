@@ -18,6 +18,7 @@ use wasmtime::component::Linker;
 
 use crate::config::{ConfigError, InstanceMode, Limits, Manifest, PluginDefaults};
 use crate::routing::{RouteMatch, RoutePattern, RouteTable};
+use crate::runtime::health::Health;
 use crate::runtime::shard::{self, ShardHandle, ShardSpec};
 use crate::runtime::state::HostState;
 use crate::runtime::WasmEngine;
@@ -67,6 +68,16 @@ impl Plugin {
             return None;
         }
         Some(ConnSlot(self.active.clone()))
+    }
+
+    /// Connections held by all versions of this plugin.
+    pub fn connections(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Failures, quarantine and counters of this version.
+    pub fn health(&self) -> &Arc<Health> {
+        &self.spec.health
     }
 
     /// The shard that serves connection `conn`: one of the fixed shards in

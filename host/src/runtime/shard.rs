@@ -7,18 +7,22 @@
 //! outside the shard is affected.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use wasmtime::Store;
-use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
 use super::bindings::{Accept, CloseInfo, ConsumerPre, Message, Reject, Scope};
 use super::engine::WasmEngine;
+use super::health::Health;
+use super::log_budget::LogBudget;
 use super::state::HostState;
 use super::stdio::LogStream;
 use super::DeadlineExceeded;
+use crate::config::WasiGrants;
 use crate::server::outbox::{Outbound, Outbox};
 
 /// Requests a shard can queue before senders wait: the backpressure that
@@ -44,6 +48,20 @@ pub struct ShardSpec {
     pub call_timeout: Duration,
     /// Largest message a plugin may send.
     pub max_message_size: usize,
+    /// Log lines a shard may write per second.
+    pub log_lines_per_second: u32,
+    /// What the plugin may reach through WASI.
+    pub grants: WasiGrants,
+    /// Failures, quarantine and counters of this version.
+    pub health: Arc<Health>,
+}
+
+/// Shard tasks running, all plugins and versions together.
+static LIVE_SHARDS: AtomicUsize = AtomicUsize::new(0);
+
+/// Shard tasks running now, all plugins and versions together.
+pub fn live_shards() -> usize {
+    LIVE_SHARDS.load(Ordering::Relaxed)
 }
 
 /// A live instance and its store.
@@ -69,22 +87,65 @@ impl ShardSpec {
             memory_limit: manifest.memory_limit,
             call_timeout: manifest.call_timeout,
             max_message_size,
+            log_lines_per_second: manifest.log_lines_per_second,
+            grants: manifest.wasi.clone(),
+            health: Arc::new(Health::new(manifest.quarantine)),
         }
+    }
+
+    /// The WASI context of a new instance: stdout and stderr into the log,
+    /// and only what the manifest grants.
+    fn wasi(&self, budget: &Arc<LogBudget>) -> anyhow::Result<WasiCtx> {
+        let stream = |stream| LogStream {
+            plugin: self.plugin.clone(),
+            stream,
+            budget: budget.clone(),
+        };
+        let mut b = WasiCtxBuilder::new();
+        b.stdout(stream("stdout")).stderr(stream("stderr"));
+        for (k, v) in &self.grants.env {
+            b.env(k, v);
+        }
+        for d in &self.grants.dirs {
+            let perms = if d.writable {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
+            b.preopened_dir(&d.host, &d.guest, perms)
+                .map_err(anyhow::Error::from)
+                .map_err(|e| e.context(format!("opening granted folder {}", d.host.display())))?;
+        }
+        b.allow_ip_name_lookup(self.grants.dns);
+        b.allow_udp(false);
+        b.allow_tcp(!self.grants.connect.is_empty());
+        let connect = Arc::new(self.grants.connect.clone());
+        b.socket_addr_check(move |addr, use_| {
+            let connect = connect.clone();
+            Box::pin(async move {
+                use wasmtime_wasi::sockets::SocketAddrUse;
+                match use_ {
+                    SocketAddrUse::TcpConnect => connect.iter().any(|g| g.allows(addr)),
+                    // The implicit bind of a connect: any local address.
+                    SocketAddrUse::TcpBind => {
+                        !connect.is_empty() && addr.ip().is_unspecified() && addr.port() == 0
+                    }
+                    _ => false,
+                }
+            })
+        });
+        Ok(b.build())
     }
 
     /// Build a fresh instance. Errors (a trap in a start function, a memory
     /// cap too small) are reported, never panicked on.
     pub async fn instantiate(&self) -> anyhow::Result<Instance> {
-        let wasi = WasiCtxBuilder::new()
-            .stdout(LogStream {
-                plugin: self.plugin.clone(),
-                stream: "stdout",
-            })
-            .stderr(LogStream {
-                plugin: self.plugin.clone(),
-                stream: "stderr",
-            })
-            .build();
+        let budget = Arc::new(LogBudget::new(
+            self.plugin.clone(),
+            self.log_lines_per_second,
+            self.health.clone(),
+        ));
+        let wasi = self.wasi(&budget)?;
         let state = HostState {
             plugin: self.plugin.clone(),
             config: self.config.clone(),
@@ -92,6 +153,7 @@ impl ShardSpec {
             max_message_size: self.max_message_size,
             deadline: Instant::now() + self.call_timeout,
             limits: Default::default(),
+            log_budget: budget,
             wasi,
             table: Default::default(),
         };
@@ -117,6 +179,16 @@ fn describe(e: wasmtime::Error, budget: Duration) -> anyhow::Error {
         ));
     }
     e
+}
+
+/// A failure in a few words: the error chain without wasm backtraces.
+fn summary(e: &anyhow::Error) -> String {
+    let parts: Vec<String> = e
+        .chain()
+        .map(|c| c.to_string())
+        .filter(|m| !m.contains("wasm backtrace"))
+        .collect();
+    crate::text::one_line(&parts.join(": "))
 }
 
 /// What a plugin answered to `on-connect`.
@@ -189,21 +261,42 @@ pub fn spawn(spec: Arc<ShardSpec>, instance: Option<Instance>) -> ShardHandle {
     ShardHandle { tx }
 }
 
+/// Counts a shard task as live for as long as it runs.
+struct LiveShard(Arc<Health>);
+
+impl LiveShard {
+    fn new(health: Arc<Health>) -> LiveShard {
+        LIVE_SHARDS.fetch_add(1, Ordering::Relaxed);
+        health.live_shards.fetch_add(1, Ordering::Relaxed);
+        LiveShard(health)
+    }
+}
+
+impl Drop for LiveShard {
+    fn drop(&mut self) {
+        LIVE_SHARDS.fetch_sub(1, Ordering::Relaxed);
+        self.0.live_shards.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 async fn run(
     spec: Arc<ShardSpec>,
     mut instance: Option<Instance>,
     mut rx: mpsc::Receiver<Request>,
 ) {
+    let _live = LiveShard::new(spec.health.clone());
     while let Some(req) = rx.recv().await {
         if instance.is_none() {
+            if spec.health.quarantined().is_some() {
+                refuse(req);
+                continue;
+            }
             match spec.instantiate().await {
                 Ok(i) => instance = Some(i),
                 Err(e) => {
-                    tracing::error!(
-                        plugin = &*spec.plugin,
-                        "cannot instantiate plugin: {}",
-                        crate::text::one_line(&format!("{e:#}"))
-                    );
+                    let why = crate::text::one_line(&format!("{e:#}"));
+                    tracing::error!(plugin = &*spec.plugin, "cannot instantiate plugin: {why}");
+                    failed(&spec, &why);
                     refuse(req);
                     continue;
                 }
@@ -215,6 +308,7 @@ async fn run(
         if let Err((conn, e)) = handle(&spec, inst, req).await {
             let e = describe(e, spec.call_timeout);
             let why = crate::text::one_line(&format!("{e:?}"));
+            let short = summary(&e);
             tracing::error!(plugin = &*spec.plugin, conn, "plugin failed; closing its connections with 1011 and rebuilding the instance: {why}");
             for (_, outbox) in inst.store.data_mut().conns.drain() {
                 let _ = outbox.push(Outbound::Close {
@@ -223,7 +317,22 @@ async fn run(
                 });
             }
             instance = None;
+            failed(&spec, &short);
         }
+    }
+}
+
+/// Count a failure of the plugin, and say so if it starts a quarantine.
+fn failed(spec: &ShardSpec, why: &str) {
+    if let Some(q) = spec.health.record_failure(why) {
+        let policy = spec.health.policy();
+        tracing::error!(
+            plugin = &*spec.plugin,
+            "plugin quarantined for {} s after {} failures within {} s: its routes answer 503 until then; last failure: {why}",
+            q.length.as_secs_f64(),
+            q.failures,
+            policy.window.as_secs_f64(),
+        );
     }
 }
 

@@ -8,6 +8,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime::StoreLimits;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::log_budget::LogBudget;
 use crate::server::outbox::Outbox;
 
 /// Per-store host state of one plugin instance (a shard).
@@ -25,7 +26,10 @@ pub struct HostState {
     pub deadline: Instant,
     /// Memory and table caps, enforced by wasmtime's resource limiter.
     pub limits: StoreLimits,
-    /// WASI state: nothing granted but the captured stdout and stderr.
+    /// The shard's log rate limit, shared with its stdout and stderr.
+    pub log_budget: Arc<LogBudget>,
+    /// WASI state: the captured stdout and stderr and what the manifest
+    /// grants.
     pub wasi: WasiCtx,
     /// Resources handed to the guest by WASI.
     pub table: ResourceTable,

@@ -9,7 +9,11 @@ use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
-use super::imports::truncate_log_line;
+use bytes::Bytes;
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+
+use super::imports::{truncate_log_line, MAX_LOG_LINE};
+use super::log_budget::LogBudget;
 
 /// Where a plugin's stdout or stderr goes: log lines tagged with its name.
 #[derive(Clone)]
@@ -18,6 +22,8 @@ pub struct LogStream {
     pub plugin: Arc<str>,
     /// "stdout" or "stderr".
     pub stream: &'static str,
+    /// The shard's log rate limit.
+    pub budget: Arc<LogBudget>,
 }
 
 impl IsTerminal for LogStream {
@@ -28,13 +34,27 @@ impl IsTerminal for LogStream {
 
 impl StdoutStream for LogStream {
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
-        Box::new(LineWriter {
-            sink: self.clone(),
-            line: Vec::new(),
-        })
+        Box::new(self.writer())
+    }
+
+    // Written synchronously: wasmtime's default adapter hands every 4 KiB to
+    // a background task and makes the guest wait for it, which costs more
+    // than formatting the line.
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.writer())
     }
 }
 
+impl LogStream {
+    fn writer(&self) -> LineWriter {
+        LineWriter {
+            sink: self.clone(),
+            line: Vec::new(),
+        }
+    }
+}
+
+/// Splits what a guest writes into lines and logs each one.
 struct LineWriter {
     sink: LogStream,
     line: Vec<u8>,
@@ -42,10 +62,41 @@ struct LineWriter {
 
 impl LineWriter {
     fn emit(&mut self) {
+        if !self.sink.budget.admit() {
+            self.line.clear();
+            return;
+        }
         let text = String::from_utf8_lossy(&self.line);
         let text = truncate_log_line(text.trim_end_matches('\r'));
         tracing::info!(target: "plugin", plugin = &*self.sink.plugin, stream = self.sink.stream, "{text}");
         self.line.clear();
+    }
+
+    fn push(&mut self, mut rest: &[u8]) {
+        loop {
+            let (part, newline) = match memchr::memchr(b'\n', rest) {
+                Some(i) => (&rest[..i], Some(i)),
+                None => (rest, None),
+            };
+            // Bytes past the longest line are dropped, not buffered.
+            let room = MAX_LOG_LINE.saturating_sub(self.line.len());
+            self.line.extend_from_slice(&part[..part.len().min(room)]);
+            match newline {
+                Some(i) => {
+                    self.emit();
+                    rest = &rest[i + 1..];
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+impl Drop for LineWriter {
+    fn drop(&mut self) {
+        if !self.line.is_empty() {
+            self.emit();
+        }
     }
 }
 
@@ -55,13 +106,7 @@ impl AsyncWrite for LineWriter {
         _cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        for &b in buf {
-            if b == b'\n' {
-                self.emit();
-            } else if self.line.len() < super::imports::MAX_LOG_LINE {
-                self.line.push(b);
-            }
-        }
+        self.push(buf);
         Poll::Ready(Ok(buf.len()))
     }
 
@@ -69,10 +114,27 @@ impl AsyncWrite for LineWriter {
         Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if !self.line.is_empty() {
-            self.emit();
-        }
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for LineWriter {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for LineWriter {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.push(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(1 << 20)
     }
 }

@@ -44,6 +44,15 @@ fn abnormal(reason: impl Into<String>, by_client: bool) -> CloseInfo {
     }
 }
 
+/// Counts an upgraded connection as open until dropped.
+struct OpenSocket<'a>(&'a super::Stats);
+
+impl Drop for OpenSocket<'_> {
+    fn drop(&mut self) {
+        self.0.websockets.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Ids are unique per process and never reused.
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -55,6 +64,8 @@ pub struct ConnContext {
     pub limits: Limits,
     /// tungstenite's settings derived from the limits.
     pub ws_config: WebSocketConfig,
+    /// Live counts for the admin status.
+    pub stats: Arc<super::Stats>,
 }
 
 type Sink = SplitSink<WebSocketStream<TcpStream>, WsMessage>;
@@ -112,6 +123,17 @@ pub async fn serve(
             let _ = handshake::respond(&mut stream, 403, &[], &body).await;
             return;
         }
+    }
+    if let Some(q) = plugin.health().quarantined() {
+        let left = q.until.saturating_duration_since(Instant::now());
+        let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+        let body = format!(
+            "plugin `{}` is quarantined for {secs} more s after {} failures; last failure: {}\n",
+            plugin.name, q.failures, q.reason
+        );
+        let headers = [("Retry-After".to_string(), secs.max(1).to_string())];
+        let _ = handshake::respond(&mut stream, 503, &headers, &body).await;
+        return;
     }
     let Some(_slot) = plugin.admit() else {
         let body = format!("plugin `{}` is at its connection limit\n", plugin.name);
@@ -289,6 +311,8 @@ async fn run_accepted(
     {
         return abnormal(format!("upgrade response failed: {e}"), true);
     }
+    ctx.stats.websockets.fetch_add(1, Ordering::Relaxed);
+    let _open = OpenSocket(&ctx.stats);
     let ws =
         WebSocketStream::from_partially_read(stream, head.rest, Role::Server, Some(ctx.ws_config))
             .await;

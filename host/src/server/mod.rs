@@ -2,12 +2,14 @@
 //! shuts down gracefully (stop accepting, close every connection with 1001,
 //! wait for them to finish).
 
+pub mod admin;
 pub mod connection;
 pub mod handshake;
 pub mod outbox;
 pub mod scope;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +21,34 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use crate::config::Limits;
 use crate::plugins::Registry;
 use connection::ConnContext;
+
+/// Live counts of the listener's connections, read by the admin status.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// TCP connections held, handshakes included.
+    pub open: AtomicUsize,
+    /// Connections upgraded to WebSocket and not yet closed.
+    pub websockets: AtomicUsize,
+    /// Connections accepted since start.
+    pub accepted: AtomicU64,
+}
+
+/// Counts one held connection in `open` until dropped.
+struct Held(Arc<Stats>);
+
+impl Held {
+    fn new(stats: Arc<Stats>) -> Held {
+        stats.open.fetch_add(1, Ordering::Relaxed);
+        stats.accepted.fetch_add(1, Ordering::Relaxed);
+        Held(stats)
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// A bound listener, ready to serve.
 pub struct Server {
@@ -56,8 +86,14 @@ impl Server {
                 registry,
                 limits,
                 ws_config,
+                stats: Arc::default(),
             }),
         })
+    }
+
+    /// The listener's live counts.
+    pub fn stats(&self) -> Arc<Stats> {
+        self.ctx.stats.clone()
     }
 
     /// The address actually bound.
@@ -83,6 +119,7 @@ impl Server {
                         let stop = stop_rx.clone();
                         let done = done_tx.clone();
                         let slot = slots.clone().try_acquire_owned();
+                        let held = Held::new(ctx.stats.clone());
                         tokio::spawn(async move {
                             match slot {
                                 Ok(slot) => {
@@ -91,6 +128,7 @@ impl Server {
                                 }
                                 Err(_) => connection::refuse_busy(stream, &ctx).await,
                             }
+                            drop(held);
                             drop(done);
                         });
                     }

@@ -14,6 +14,9 @@ pub fn truncate_log_line(line: &str) -> &str {
 
 impl Host for HostState {
     fn log(&mut self, level: Level, message: String) {
+        if !self.log_budget.admit() {
+            return;
+        }
         let plugin = &*self.plugin;
         let message = truncate_log_line(&message);
         match level {

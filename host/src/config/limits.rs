@@ -1,0 +1,152 @@
+//! Limits every connection is held to, with defaults that suit a public
+//! server.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{check_range, ConfigError};
+
+/// Limits every connection is held to. Defaults suit a public server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest complete message accepted from a client or a plugin, in bytes.
+    pub max_message_size: u64,
+    /// Largest single frame accepted from a client, in bytes.
+    pub max_frame_size: u64,
+    /// Time a client has to send a complete upgrade request, in milliseconds.
+    pub handshake_timeout_ms: u64,
+    /// Largest upgrade request head (request line and headers), in bytes.
+    pub max_header_bytes: u64,
+    /// Messages that may wait in one connection's outbound queue.
+    pub outbound_queue_messages: u64,
+    /// Bytes that may wait in one connection's outbound queue.
+    pub outbound_queue_bytes: u64,
+    /// Initial read buffer of each connection, in bytes. Small keeps idle
+    /// connections cheap; it grows for large frames.
+    pub read_buffer_bytes: u64,
+    /// Time a close handshake may take before the socket is dropped, in ms.
+    pub close_timeout_ms: u64,
+    /// Connections held at once, all plugins together (handshakes included);
+    /// over it a client gets HTTP 503.
+    pub max_connections: u64,
+    /// A ping is sent after this long without a frame from the client, in
+    /// ms; 0 turns keepalive off.
+    pub ping_interval_ms: u64,
+    /// A client that sends nothing (not even the pong) this long after a
+    /// ping is taken for dead and dropped, in ms.
+    pub ping_timeout_ms: u64,
+    /// Close a connection after this long without a data message from the
+    /// client (1001, "idle timeout"), in ms; 0 (the default) never does.
+    pub idle_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_size: 16 << 20,
+            max_frame_size: 16 << 20,
+            handshake_timeout_ms: 10_000,
+            max_header_bytes: 16 << 10,
+            outbound_queue_messages: 1024,
+            outbound_queue_bytes: 32 << 20,
+            read_buffer_bytes: 4 << 10,
+            close_timeout_ms: 5_000,
+            max_connections: 100_000,
+            ping_interval_ms: 30_000,
+            ping_timeout_ms: 10_000,
+            idle_timeout_ms: 0,
+        }
+    }
+}
+
+impl Limits {
+    pub(super) fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let gib = 1u64 << 30;
+        check_range(
+            path,
+            "limits.max_message_size",
+            self.max_message_size,
+            1,
+            gib,
+        )?;
+        check_range(path, "limits.max_frame_size", self.max_frame_size, 1, gib)?;
+        check_range(
+            path,
+            "limits.handshake_timeout_ms",
+            self.handshake_timeout_ms,
+            1,
+            3_600_000,
+        )?;
+        check_range(
+            path,
+            "limits.max_header_bytes",
+            self.max_header_bytes,
+            256,
+            1 << 20,
+        )?;
+        check_range(
+            path,
+            "limits.outbound_queue_messages",
+            self.outbound_queue_messages,
+            1,
+            1 << 20,
+        )?;
+        check_range(
+            path,
+            "limits.outbound_queue_bytes",
+            self.outbound_queue_bytes,
+            1,
+            4 * gib,
+        )?;
+        check_range(
+            path,
+            "limits.read_buffer_bytes",
+            self.read_buffer_bytes,
+            64,
+            16 << 20,
+        )?;
+        check_range(
+            path,
+            "limits.close_timeout_ms",
+            self.close_timeout_ms,
+            1,
+            600_000,
+        )?;
+        check_range(
+            path,
+            "limits.max_connections",
+            self.max_connections,
+            1,
+            10_000_000,
+        )?;
+        check_range(
+            path,
+            "limits.ping_interval_ms",
+            self.ping_interval_ms,
+            0,
+            86_400_000,
+        )?;
+        check_range(
+            path,
+            "limits.ping_timeout_ms",
+            self.ping_timeout_ms,
+            1,
+            3_600_000,
+        )?;
+        check_range(
+            path,
+            "limits.idle_timeout_ms",
+            self.idle_timeout_ms,
+            0,
+            86_400_000,
+        )
+    }
+
+    /// The handshake deadline as a duration.
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms)
+    }
+}

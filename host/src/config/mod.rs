@@ -1,0 +1,206 @@
+//! Server configuration (`wasmsock.toml`) and plugin manifests (`NAME.toml`).
+//!
+//! Both are strict: an unknown key, a value of the wrong type or out of range
+//! is an error naming the file, the key and what was expected, so a typo never
+//! silently falls back to a default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+mod grants;
+mod limits;
+mod plugin;
+
+pub use grants::{AddrGrant, DirGrant, WasiGrants};
+pub use limits::Limits;
+pub use plugin::{InstanceMode, Manifest, PluginDefaults, QuarantinePolicy};
+
+/// A configuration file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or a key is unknown or of the wrong type.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// toml's description: line, column, key and what was expected.
+        message: String,
+    },
+    /// A key has a value of the right type but outside what is allowed.
+    #[error("{path}: key `{key}`: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The dotted key.
+        key: String,
+        /// What was expected and what was found.
+        message: String,
+    },
+}
+
+fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string().trim_end().replace('\n', "\n  "),
+    })
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn check_range(path: &Path, key: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            message: format!("expected a number from {min} to {max}, found {value}"),
+        })
+    }
+}
+
+/// The server configuration file, every key optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerFile {
+    /// Address to listen on.
+    pub listen: Option<String>,
+    /// Address of the admin listener (`/status`, `/healthz`); none by default.
+    pub admin: Option<String>,
+    /// The plugins folder; relative paths are taken from the file's folder.
+    pub plugins: Option<PathBuf>,
+    /// Folder for compiled plugin artifacts; relative as above.
+    pub cache_dir: Option<PathBuf>,
+    /// Connection limits.
+    pub limits: Limits,
+    /// Defaults for every plugin.
+    pub plugin_defaults: PluginDefaults,
+}
+
+/// The effective server configuration: file, then CLI overrides.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Address of the admin listener, if any.
+    pub admin: Option<SocketAddr>,
+    /// The plugins folder.
+    pub plugins_dir: PathBuf,
+    /// Compiled-artifact cache folder; `None` disables the on-disk cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Connection limits.
+    pub limits: Limits,
+    /// Defaults for every plugin.
+    pub plugin_defaults: PluginDefaults,
+}
+
+/// Command-line values that override the configuration file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--admin`.
+    pub admin: Option<String>,
+    /// `--plugins`.
+    pub plugins_dir: Option<PathBuf>,
+    /// `--cache-dir`.
+    pub cache_dir: Option<PathBuf>,
+    /// `--no-cache`.
+    pub no_cache: bool,
+}
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+impl ServerConfig {
+    /// Read the optional config file and apply the command-line overrides.
+    pub fn load(file: Option<&Path>, cli: &Overrides) -> Result<ServerConfig, ConfigError> {
+        let (parsed, base, source) = match file {
+            Some(path) => {
+                let parsed: ServerFile = parse_toml(path, &read(path)?)?;
+                parsed.limits.validate(path)?;
+                parsed.plugin_defaults.validate(path, "plugin_defaults.")?;
+                let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                (parsed, base, path.to_path_buf())
+            }
+            None => (
+                ServerFile::default(),
+                PathBuf::new(),
+                PathBuf::from("command line"),
+            ),
+        };
+        let listen_text = cli
+            .listen
+            .clone()
+            .or(parsed.listen.clone())
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen = listen_text
+            .parse::<SocketAddr>()
+            .map_err(|_| ConfigError::Invalid {
+                path: if cli.listen.is_some() {
+                    PathBuf::from("--listen")
+                } else {
+                    source.clone()
+                },
+                key: "listen".into(),
+                message: format!(
+                    "expected an address such as 127.0.0.1:8080, found {listen_text:?}"
+                ),
+            })?;
+        let admin = match cli.admin.clone().or(parsed.admin.clone()) {
+            None => None,
+            Some(text) => Some(
+                text.parse::<SocketAddr>()
+                    .map_err(|_| ConfigError::Invalid {
+                        path: if cli.admin.is_some() {
+                            PathBuf::from("--admin")
+                        } else {
+                            source.clone()
+                        },
+                        key: "admin".into(),
+                        message: format!(
+                            "expected an address such as 127.0.0.1:9090, found {text:?}"
+                        ),
+                    })?,
+            ),
+        };
+        let plugins_dir = cli
+            .plugins_dir
+            .clone()
+            .or_else(|| parsed.plugins.as_ref().map(|p| base.join(p)))
+            .unwrap_or_else(|| PathBuf::from("plugins"));
+        let cache_dir = if cli.no_cache {
+            None
+        } else {
+            Some(
+                cli.cache_dir
+                    .clone()
+                    .or_else(|| parsed.cache_dir.as_ref().map(|p| base.join(p)))
+                    .unwrap_or_else(|| plugins_dir.join(".wasmsock-cache")),
+            )
+        };
+        Ok(ServerConfig {
+            listen,
+            admin,
+            plugins_dir,
+            cache_dir,
+            limits: parsed.limits,
+            plugin_defaults: parsed.plugin_defaults,
+        })
+    }
+}

@@ -1,0 +1,200 @@
+//! The admin listener (`--admin ADDR`): what operators and tests read to see
+//! the server's state. It is separate from the public listener so that it
+//! can stay on loopback or a private network.
+//!
+//! - `GET /healthz`: `ok`;
+//! - `GET /status`: JSON with open connections, live shards, resident
+//!   memory, and per plugin its version, routes, connections, shards,
+//!   failures, dropped log lines and quarantine; and the last refusal of each
+//!   plugin file that was not loaded.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::net::{TcpListener, TcpStream};
+
+use super::handshake::{read_head, respond};
+use super::Stats;
+use crate::config::InstanceMode;
+use crate::plugins::Registry;
+use crate::runtime::shard::live_shards;
+
+/// The whole `/status` answer.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    /// Open TCP connections (handshakes included) and open WebSockets.
+    pub connections: Connections,
+    /// Shard tasks running, all plugins and versions together.
+    pub shards: usize,
+    /// Resident memory of the process, in bytes (0 where unknown).
+    pub rss_bytes: u64,
+    /// The current version of each loaded plugin.
+    pub plugins: BTreeMap<String, PluginStatus>,
+    /// Why each plugin file that is not served was refused.
+    pub refused: BTreeMap<String, String>,
+}
+
+/// Connection counts.
+#[derive(Debug, Serialize)]
+pub struct Connections {
+    /// TCP connections held, handshakes included.
+    pub open: usize,
+    /// Upgraded connections.
+    pub websocket: usize,
+    /// Connections accepted since start.
+    pub accepted: u64,
+}
+
+/// One plugin's state.
+#[derive(Debug, Serialize)]
+pub struct PluginStatus {
+    /// Load counter of this name.
+    pub version: u64,
+    /// SHA-256 of the `.wasm`, hex.
+    pub sha256: String,
+    /// Route patterns served.
+    pub routes: Vec<String>,
+    /// `shared` or `per-connection`.
+    pub instance: &'static str,
+    /// Connections held by all its versions.
+    pub connections: usize,
+    /// Shard tasks of this version running.
+    pub live_shards: usize,
+    /// Failures of this version (traps, deadlines, memory cap, rebuilds).
+    pub failures: u64,
+    /// Log lines of this version dropped over the rate limit.
+    pub log_lines_dropped: u64,
+    /// The quarantine in force, if any.
+    pub quarantine: Option<QuarantineStatus>,
+}
+
+/// A quarantine in force.
+#[derive(Debug, Serialize)]
+pub struct QuarantineStatus {
+    /// Time until the plugin serves again, in ms.
+    pub remaining_ms: u64,
+    /// Its full length, in ms.
+    pub length_ms: u64,
+    /// Failures that started it.
+    pub failures: u32,
+    /// The last of them.
+    pub reason: String,
+}
+
+/// Resident set size of this process, from `/proc` (0 elsewhere).
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// The server's state now.
+pub fn status(registry: &Registry, stats: &Stats) -> Status {
+    let now = Instant::now();
+    let plugins = registry
+        .names()
+        .into_iter()
+        .filter_map(|name| registry.get(&name).map(|p| (name, p)))
+        .map(|(name, p)| {
+            let health = p.health();
+            let quarantine = health.quarantined().map(|q| QuarantineStatus {
+                remaining_ms: q.until.saturating_duration_since(now).as_millis() as u64,
+                length_ms: q.length.as_millis() as u64,
+                failures: q.failures,
+                reason: q.reason,
+            });
+            let status = PluginStatus {
+                version: p.version,
+                sha256: p.hash.clone(),
+                routes: p.manifest.routes.iter().map(|r| r.to_string()).collect(),
+                instance: match p.manifest.instance {
+                    InstanceMode::Shared => "shared",
+                    InstanceMode::PerConnection => "per-connection",
+                },
+                connections: p.connections(),
+                live_shards: health.live_shards.load(Ordering::Relaxed),
+                failures: health.failures.load(Ordering::Relaxed),
+                log_lines_dropped: health.log_lines_dropped.load(Ordering::Relaxed),
+                quarantine,
+            };
+            (name, status)
+        })
+        .collect();
+    Status {
+        connections: Connections {
+            open: stats.open.load(Ordering::Relaxed),
+            websocket: stats.websockets.load(Ordering::Relaxed),
+            accepted: stats.accepted.load(Ordering::Relaxed),
+        },
+        shards: live_shards(),
+        rss_bytes: rss_bytes(),
+        plugins,
+        refused: registry.errors(),
+    }
+}
+
+/// Serve admin requests until the task is dropped.
+pub async fn run(listener: TcpListener, registry: Arc<Registry>, stats: Arc<Stats>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let registry = registry.clone();
+                let stats = stats.clone();
+                tokio::spawn(answer(stream, registry, stats));
+            }
+            Err(e) => {
+                tracing::warn!("admin accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn answer(mut stream: TcpStream, registry: Arc<Registry>, stats: Arc<Stats>) {
+    let head = match tokio::time::timeout(Duration::from_secs(10), read_head(&mut stream, 16 << 10))
+        .await
+    {
+        Ok(Ok(head)) => head,
+        Ok(Err(e)) => {
+            if let Some(code) = e.status() {
+                let _ = respond(&mut stream, code, &[], &format!("{e}\n")).await;
+            }
+            return;
+        }
+        Err(_) => return,
+    };
+    let json = [("Content-Type".to_string(), "application/json".to_string())];
+    let _ = match (head.method.as_str(), head.path.as_str()) {
+        ("GET", "/healthz") => respond(&mut stream, 200, &[], "ok\n").await,
+        ("GET", "/status") => match serde_json::to_string_pretty(&status(&registry, &stats)) {
+            Ok(body) => respond(&mut stream, 200, &json, &(body + "\n")).await,
+            Err(e) => respond(&mut stream, 500, &[], &format!("{e}\n")).await,
+        },
+        ("GET", path) => {
+            respond(
+                &mut stream,
+                404,
+                &[],
+                &format!("no admin page {path}; try /status or /healthz\n"),
+            )
+            .await
+        }
+        _ => {
+            respond(
+                &mut stream,
+                405,
+                &[("Allow".into(), "GET".into())],
+                "only GET\n",
+            )
+            .await
+        }
+    };
+}
