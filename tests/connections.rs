@@ -6,8 +6,7 @@ mod support;
 use std::time::Duration;
 
 use futures_util::SinkExt;
-use support::{closed, install, plugins_dir, recv, roundtrip, TestServer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::{closed, install, plugins_dir, raw_http, recv, roundtrip, TestServer};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -21,19 +20,6 @@ fn probe_server(manifest: &str) -> (tempfile::TempDir, TestServer) {
     std::fs::write(dir.path().join("probe.toml"), manifest).expect("manifest");
     let server = TestServer::start(dir.path(), &[]);
     (dir, server)
-}
-
-async fn raw_http(addr: &str, request: &str) -> String {
-    let mut s = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("tcp connect");
-    s.write_all(request.as_bytes()).await.expect("write");
-    let mut out = Vec::new();
-    tokio::time::timeout(WAIT, s.read_to_end(&mut out))
-        .await
-        .expect("answer in time")
-        .expect("read");
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[tokio::test]

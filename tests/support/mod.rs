@@ -324,6 +324,19 @@ impl Drop for TestServer {
     }
 }
 
+/// Send raw bytes on a fresh TCP connection and read the whole answer.
+pub async fn raw_http(addr: &str, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(addr).await.expect("tcp connect");
+    s.write_all(request.as_bytes()).await.expect("write");
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .expect("answer in time")
+        .expect("read");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Receive the next data message, failing after five seconds.
 pub async fn recv(ws: &mut Ws) -> Message {
     loop {

@@ -130,11 +130,27 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 impl ServerConfig {
     /// Read the optional config file and apply the command-line overrides.
     pub fn load(file: Option<&Path>, cli: &Overrides) -> Result<ServerConfig, ConfigError> {
+        match file {
+            Some(path) => ServerConfig::parse(path, &read(path)?, cli),
+            None => ServerConfig::resolve(None, cli),
+        }
+    }
+
+    /// Parse config file text; `path` names it in errors and anchors its
+    /// relative paths.
+    pub fn parse(path: &Path, text: &str, cli: &Overrides) -> Result<ServerConfig, ConfigError> {
+        let parsed: ServerFile = parse_toml(path, text)?;
+        parsed.limits.validate(path)?;
+        parsed.plugin_defaults.validate(path, "plugin_defaults.")?;
+        ServerConfig::resolve(Some((path, parsed)), cli)
+    }
+
+    fn resolve(
+        file: Option<(&Path, ServerFile)>,
+        cli: &Overrides,
+    ) -> Result<ServerConfig, ConfigError> {
         let (parsed, base, source) = match file {
-            Some(path) => {
-                let parsed: ServerFile = parse_toml(path, &read(path)?)?;
-                parsed.limits.validate(path)?;
-                parsed.plugin_defaults.validate(path, "plugin_defaults.")?;
+            Some((path, parsed)) => {
                 let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
                 (parsed, base, path.to_path_buf())
             }

@@ -79,46 +79,51 @@ impl HeadError {
     }
 }
 
+/// Parse a request head from the bytes received so far: `Ok(None)` while it
+/// is incomplete. Bytes after the head are kept in `rest`.
+pub fn parse_head(buf: &[u8]) -> Result<Option<RequestHead>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => {
+            if req.version != Some(1) {
+                return Err(HeadError::Malformed(
+                    "HTTP/1.1 is required for a WebSocket upgrade".into(),
+                ));
+            }
+            let target = req.path.unwrap_or("/");
+            let (path, query) = target.split_once('?').unwrap_or((target, ""));
+            Ok(Some(RequestHead {
+                method: req.method.unwrap_or("").to_string(),
+                path: path.to_string(),
+                query: query.to_string(),
+                headers: req
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.name.to_ascii_lowercase(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
+                    .collect(),
+                rest: buf[len..].to_vec(),
+            }))
+        }
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(HeadError::Malformed(format!(
+            "more than {MAX_HEADERS} headers"
+        ))),
+        Err(e) => Err(HeadError::Malformed(e.to_string())),
+    }
+}
+
 /// Read and parse one request head of at most `max` bytes.
 pub async fn read_head(stream: &mut TcpStream, max: usize) -> Result<RequestHead, HeadError> {
     let mut buf = Vec::with_capacity(1024);
     loop {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&buf) {
-            Ok(httparse::Status::Complete(len)) => {
-                if req.version != Some(1) {
-                    return Err(HeadError::Malformed(
-                        "HTTP/1.1 is required for a WebSocket upgrade".into(),
-                    ));
-                }
-                let target = req.path.unwrap_or("/");
-                let (path, query) = target.split_once('?').unwrap_or((target, ""));
-                let head = RequestHead {
-                    method: req.method.unwrap_or("").to_string(),
-                    path: path.to_string(),
-                    query: query.to_string(),
-                    headers: req
-                        .headers
-                        .iter()
-                        .map(|h| {
-                            (
-                                h.name.to_ascii_lowercase(),
-                                String::from_utf8_lossy(h.value).into_owned(),
-                            )
-                        })
-                        .collect(),
-                    rest: buf[len..].to_vec(),
-                };
-                return Ok(head);
-            }
-            Ok(httparse::Status::Partial) => {}
-            Err(httparse::Error::TooManyHeaders) => {
-                return Err(HeadError::Malformed(format!(
-                    "more than {MAX_HEADERS} headers"
-                )))
-            }
-            Err(e) => return Err(HeadError::Malformed(e.to_string())),
+        if let Some(head) = parse_head(&buf)? {
+            return Ok(head);
         }
         if buf.len() >= max {
             return Err(HeadError::TooLarge(max));
