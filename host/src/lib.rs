@@ -18,9 +18,12 @@
 //! - [`plugins`]: the registry of loaded plugins, loading and type-checking
 //!   files, and the folder watcher that hot-loads them.
 //! - [`runtime`]: the wasmtime engine (epoch deadlines, memory caps), the
-//!   generated bindings, the host side of each imported WIT interface, and
-//!   shards: one store and instance owned by one task.
-//! - [`config`]: the server config file, plugin manifests and their errors.
+//!   generated bindings, the host side of each imported WIT interface,
+//!   shards (one store and instance owned by one task), each version's
+//!   health (failures, quarantine) and the per-shard log budget.
+//! - [`server::admin`]: `/status` and `/healthz` on a separate listener.
+//! - [`config`]: the server config file, limits, plugin manifests, WASI
+//!   grants and their errors.
 
 pub mod config;
 pub mod plugins;
