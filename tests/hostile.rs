@@ -255,6 +255,15 @@ async fn a_log_flood_is_capped_per_second_and_per_line() {
         "log_lines_per_second = 40\ncall_timeout_ms = 1000\n",
     );
     let mut ws = server.connect("/hostile").await;
+    // Lines the log filter discards (debug, under RUST_LOG=info) cost no
+    // budget: none is dropped, no limit is reported.
+    assert_eq!(
+        roundtrip(&mut ws, "debug-flood 12800").await,
+        "flooded 200 lines"
+    );
+    let st = server.status().await;
+    assert_eq!(plugin(&st, "hostile")["log_lines_dropped"], 0, "{st:#}");
+    assert!(!server.logs().contains("log rate limit"));
     // 200 lines of 64 KiB through the log import, then 200 through stdout.
     ws.send(Message::text("log-flood 12800"))
         .await

@@ -62,7 +62,7 @@ struct LineWriter {
 
 impl LineWriter {
     fn emit(&mut self) {
-        if !self.sink.budget.admit() {
+        if !tracing::enabled!(target: "plugin", tracing::Level::INFO) || !self.sink.budget.admit() {
             self.line.clear();
             return;
         }

@@ -12,19 +12,28 @@ pub fn truncate_log_line(line: &str) -> &str {
     crate::text::truncate(line, MAX_LOG_LINE)
 }
 
+/// Emit one plugin log line at a tracing level, if that level is enabled
+/// and the shard's log budget allows it. Lines the filter would discard
+/// cost neither budget nor formatting.
+macro_rules! emit {
+    ($state:expr, $message:expr, $level:ident, $event:ident) => {{
+        if tracing::enabled!(target: "plugin", tracing::Level::$level) && $state.log_budget.admit()
+        {
+            let plugin = &*$state.plugin;
+            let message = truncate_log_line(&$message);
+            tracing::$event!(target: "plugin", plugin, "{message}");
+        }
+    }};
+}
+
 impl Host for HostState {
     fn log(&mut self, level: Level, message: String) {
-        if !self.log_budget.admit() {
-            return;
-        }
-        let plugin = &*self.plugin;
-        let message = truncate_log_line(&message);
         match level {
-            Level::Trace => tracing::trace!(target: "plugin", plugin, "{message}"),
-            Level::Debug => tracing::debug!(target: "plugin", plugin, "{message}"),
-            Level::Info => tracing::info!(target: "plugin", plugin, "{message}"),
-            Level::Warn => tracing::warn!(target: "plugin", plugin, "{message}"),
-            Level::Error => tracing::error!(target: "plugin", plugin, "{message}"),
+            Level::Trace => emit!(self, message, TRACE, trace),
+            Level::Debug => emit!(self, message, DEBUG, debug),
+            Level::Info => emit!(self, message, INFO, info),
+            Level::Warn => emit!(self, message, WARN, warn),
+            Level::Error => emit!(self, message, ERROR, error),
         }
     }
 }

@@ -9,7 +9,8 @@
 //!
 //! Commands the host answers with error values or caps:
 //! - `memory-grow`: `memory.grow` one page at a time until refused;
-//! - `log-flood KIB` / `stdout-flood KIB`: log that many KiB in 64 KiB lines;
+//! - `log-flood KIB` / `stdout-flood KIB` / `debug-flood KIB`: log that many
+//!   KiB in 64 KiB lines (at warn, on stdout, at debug);
 //! - `send-flood`: send 1 KiB messages to this connection until refused;
 //! - `send-big BYTES`, `send-to ID`, `close CODE`: one import call, answered
 //!   with its result;
@@ -71,13 +72,15 @@ fn run(conn: ConnectionId, command: &str) -> Option<String> {
                 total * 64 / 1024
             ))
         }
-        "log-flood" | "stdout-flood" => {
+        "log-flood" | "stdout-flood" | "debug-flood" => {
             let kib: usize = arg.parse().unwrap_or(1024);
             let line = "x".repeat(64 << 10);
             let lines = kib.div_ceil(64);
             for _ in 0..lines {
                 if verb == "log-flood" {
                     log::log(log::Level::Warn, &line);
+                } else if verb == "debug-flood" {
+                    log::log(log::Level::Debug, &line);
                 } else {
                     println!("{line}");
                 }
