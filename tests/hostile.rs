@@ -247,6 +247,21 @@ async fn bad_import_calls_are_error_values() {
     assert_eq!(plugin(&server.status().await, "hostile")["failures"], 0);
 }
 
+/// Send a flood command and expect its answer; on failure, show the log
+/// without the flood itself.
+async fn flood(server: &TestServer, ws: &mut Ws, command: &str) {
+    ws.send(Message::text(command)).await.expect("send");
+    let got = recv(ws).await;
+    let logs = server.logs();
+    let short: Vec<&str> = logs.lines().filter(|l| !l.contains("xxxx")).collect();
+    assert_eq!(
+        got,
+        Message::text("flooded 200 lines"),
+        "{}",
+        short.join("\n")
+    );
+}
+
 #[tokio::test]
 async fn a_log_flood_is_capped_per_second_and_per_line() {
     let dir = plugins_dir();
@@ -257,38 +272,13 @@ async fn a_log_flood_is_capped_per_second_and_per_line() {
     let mut ws = server.connect("/hostile").await;
     // Lines the log filter discards (debug, under RUST_LOG=info) cost no
     // budget: none is dropped, no limit is reported.
-    assert_eq!(
-        roundtrip(&mut ws, "debug-flood 12800").await,
-        "flooded 200 lines"
-    );
+    flood(&server, &mut ws, "debug-flood 12800").await;
     let st = server.status().await;
     assert_eq!(plugin(&st, "hostile")["log_lines_dropped"], 0, "{st:#}");
     assert!(!server.logs().contains("log rate limit"));
     // 200 lines of 64 KiB through the log import, then 200 through stdout.
-    ws.send(Message::text("log-flood 12800"))
-        .await
-        .expect("send");
-    let got = recv(&mut ws).await;
-    let logs = server.logs();
-    let short: Vec<&str> = logs.lines().filter(|l| !l.contains("xxxx")).collect();
-    assert_eq!(
-        got,
-        Message::text("flooded 200 lines"),
-        "{}",
-        short.join("\n")
-    );
-    ws.send(Message::text("stdout-flood 12800"))
-        .await
-        .expect("send");
-    let got = recv(&mut ws).await;
-    let logs = server.logs();
-    let short: Vec<&str> = logs.lines().filter(|l| !l.contains("xxxx")).collect();
-    assert_eq!(
-        got,
-        Message::text("flooded 200 lines"),
-        "{}",
-        short.join("\n")
-    );
+    flood(&server, &mut ws, "log-flood 12800").await;
+    flood(&server, &mut ws, "stdout-flood 12800").await;
     server
         .wait_log(
             "log rate limit of 40 lines per second reached",

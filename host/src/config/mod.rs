@@ -124,8 +124,11 @@ pub struct Overrides {
     pub no_cache: bool,
 }
 
-/// The default listen address.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default listen address: loopback, so nothing is exposed by accident.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    8080,
+));
 
 impl ServerConfig {
     /// Read the optional config file and apply the command-line overrides.
@@ -160,41 +163,25 @@ impl ServerConfig {
                 PathBuf::from("command line"),
             ),
         };
-        let listen_text = cli
-            .listen
-            .clone()
-            .or(parsed.listen.clone())
-            .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
-        let listen = listen_text
-            .parse::<SocketAddr>()
-            .map_err(|_| ConfigError::Invalid {
-                path: if cli.listen.is_some() {
-                    PathBuf::from("--listen")
-                } else {
-                    source.clone()
-                },
-                key: "listen".into(),
-                message: format!(
-                    "expected an address such as 127.0.0.1:8080, found {listen_text:?}"
-                ),
-            })?;
-        let admin = match cli.admin.clone().or(parsed.admin.clone()) {
-            None => None,
-            Some(text) => Some(
-                text.parse::<SocketAddr>()
-                    .map_err(|_| ConfigError::Invalid {
-                        path: if cli.admin.is_some() {
-                            PathBuf::from("--admin")
-                        } else {
-                            source.clone()
-                        },
-                        key: "admin".into(),
-                        message: format!(
-                            "expected an address such as 127.0.0.1:9090, found {text:?}"
-                        ),
-                    })?,
-            ),
+        // An address from the command line (`--KEY`) or the file (`KEY`).
+        let address = |key: &str, cli_value: &Option<String>, file_value: &Option<String>| {
+            let Some(text) = cli_value.as_ref().or(file_value.as_ref()) else {
+                return Ok(None);
+            };
+            text.parse::<SocketAddr>()
+                .map(Some)
+                .map_err(|_| ConfigError::Invalid {
+                    path: if cli_value.is_some() {
+                        PathBuf::from(format!("--{key}"))
+                    } else {
+                        source.clone()
+                    },
+                    key: key.into(),
+                    message: format!("expected an address such as 127.0.0.1:8080, found {text:?}"),
+                })
         };
+        let listen = address("listen", &cli.listen, &parsed.listen)?.unwrap_or(DEFAULT_LISTEN);
+        let admin = address("admin", &cli.admin, &parsed.admin)?;
         let plugins_dir = cli
             .plugins_dir
             .clone()
