@@ -344,31 +344,39 @@ async fn a_reader_that_never_reads_is_closed_with_1008() {
     echo_rounds(&mut echo, 3).await;
 }
 
-#[tokio::test]
-async fn wasi_reaches_nothing_unless_granted() {
+/// Serve `hostile` with `manifest`, ask it to try WASI, and check that each
+/// expected line starts one line of its answer.
+async fn wasi_answer(manifest: &str, expect: &[&str]) {
     let dir = plugins_dir();
-    let server = hostile_server(dir.path(), "");
+    let server = hostile_server(dir.path(), manifest);
     let mut ws = server.connect("/hostile").await;
     let answer = roundtrip(&mut ws, "wasi").await;
-    let expect = [
-        "preopens: []",
-        "fs-read /etc/passwd: denied",
-        "fs-list /: denied",
-        "fs-write /: denied",
-        "env HOME: denied",
-        "env count: 0",
-        "clock: allowed",
-        "random: 16 bytes",
-        "tcp 127.0.0.1:22: denied",
-        "dns localhost: denied",
-    ];
     for e in expect {
         assert!(
             answer.lines().any(|l| l.starts_with(e)),
             "{e:?} in:\n{answer}"
         );
     }
-    drop(server);
+}
+
+#[tokio::test]
+async fn wasi_reaches_nothing_unless_granted() {
+    wasi_answer(
+        "",
+        &[
+            "preopens: []",
+            "fs-read /etc/passwd: denied",
+            "fs-list /: denied",
+            "fs-write /: denied",
+            "env HOME: denied",
+            "env count: 0",
+            "clock: allowed",
+            "random: 16 bytes",
+            "tcp 127.0.0.1:22: denied",
+            "dns localhost: denied",
+        ],
+    )
+    .await;
 
     // Granted: a read-only folder, a writable one, a variable, one address.
     let data = tempfile::tempdir().expect("tmp");
@@ -376,7 +384,6 @@ async fn wasi_reaches_nothing_unless_granted() {
     let scratch = tempfile::tempdir().expect("tmp");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let dir = plugins_dir();
     let manifest = format!(
         "[config]\nfile = \"/data/hello.txt\"\ndir = \"/data\"\nenv = \"GREETING\"\ntcp = \"127.0.0.1:{port}\"\n\n\
          [wasi]\nenv = {{ GREETING = \"hi\" }}\nconnect = [\"127.0.0.1:{port}\"]\n\
@@ -384,47 +391,38 @@ async fn wasi_reaches_nothing_unless_granted() {
         data.path(),
         scratch.path()
     );
-    let server = hostile_server(dir.path(), &manifest);
-    let mut ws = server.connect("/hostile").await;
-    let answer = roundtrip(&mut ws, "wasi").await;
-    let expect = [
-        "preopens: [/data,/scratch]",
-        "fs-read /data/hello.txt: allowed: 5 bytes",
-        "fs-list /data: allowed: 1 entries",
-        "fs-write /data: denied",
-        "env GREETING: allowed: \"hi\"",
-        "env count: 1",
-        &format!("tcp 127.0.0.1:{port}: allowed: connected"),
-        "dns localhost: denied",
-    ];
-    for e in expect {
-        assert!(
-            answer.lines().any(|l| l.starts_with(e)),
-            "{e:?} in:\n{answer}"
-        );
-    }
-    // Another port on the same host stays closed.
-    drop(server);
+    wasi_answer(
+        &manifest,
+        &[
+            "preopens: [/data,/scratch]",
+            "fs-read /data/hello.txt: allowed: 5 bytes",
+            "fs-list /data: allowed: 1 entries",
+            "fs-write /data: denied",
+            "env GREETING: allowed: \"hi\"",
+            "env count: 1",
+            &format!("tcp 127.0.0.1:{port}: allowed: connected"),
+            "dns localhost: denied",
+        ],
+    )
+    .await;
+
+    // Another port on the same host stays closed; the writable folder takes
+    // a file.
     let other = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let other_port = other.local_addr().expect("addr").port();
-    let dir = plugins_dir();
     let manifest = format!(
         "[config]\ntcp = \"127.0.0.1:{other_port}\"\ndir = \"/scratch\"\n\n[wasi]\nconnect = [\"127.0.0.1:{port}\"]\n\
          dirs = [{{ host = {:?}, guest = \"/scratch\", writable = true }}]\n",
         scratch.path()
     );
-    let server = hostile_server(dir.path(), &manifest);
-    let mut ws = server.connect("/hostile").await;
-    let answer = roundtrip(&mut ws, "wasi").await;
-    for e in [
-        format!("tcp 127.0.0.1:{other_port}: denied"),
-        "fs-write /scratch: allowed: written".to_string(),
-    ] {
-        assert!(
-            answer.lines().any(|l| l.starts_with(e.as_str())),
-            "{e:?} in:\n{answer}"
-        );
-    }
+    wasi_answer(
+        &manifest,
+        &[
+            &format!("tcp 127.0.0.1:{other_port}: denied"),
+            "fs-write /scratch: allowed: written",
+        ],
+    )
+    .await;
     assert_eq!(
         std::fs::read_to_string(scratch.path().join("hostile.txt")).expect("written"),
         "x"
