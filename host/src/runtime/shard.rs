@@ -9,14 +9,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use wasmtime::Store;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
 use super::bindings::{Accept, CloseInfo, ConsumerPre, Message, Reject, Scope};
-use super::engine::WasmEngine;
+use super::engine::{CallBudget, WasmEngine};
 use super::health::Health;
 use super::log_budget::LogBudget;
 use super::state::HostState;
@@ -151,14 +151,14 @@ impl ShardSpec {
             config: self.config.clone(),
             conns: HashMap::new(),
             max_message_size: self.max_message_size,
-            deadline: Instant::now() + self.call_timeout,
+            budget: CallBudget::start(self.call_timeout),
             limits: Default::default(),
             log_budget: budget,
             wasi,
             table: Default::default(),
         };
         let mut store = self.engine.store(state, self.memory_limit);
-        store.data_mut().deadline = Instant::now() + self.call_timeout;
+        store.data_mut().budget = CallBudget::start(self.call_timeout);
         let consumer = self
             .pre
             .instantiate_async(&mut store)
@@ -353,7 +353,7 @@ async fn handle(
 ) -> Result<(), (u64, wasmtime::Error)> {
     let store = &mut inst.store;
     let handler = inst.consumer.wasmsock_plugin_handler();
-    store.data_mut().deadline = Instant::now() + spec.call_timeout;
+    store.data_mut().budget = CallBudget::start(spec.call_timeout);
     // Count ticks from now, so a shard that sat idle does not yield on the
     // first check of its next call.
     store.set_epoch_deadline(1);

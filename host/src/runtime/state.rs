@@ -2,12 +2,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::StoreLimits;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::engine::CallBudget;
 use super::log_budget::LogBudget;
 use crate::server::outbox::Outbox;
 
@@ -22,8 +22,8 @@ pub struct HostState {
     pub conns: HashMap<u64, Arc<Outbox>>,
     /// Largest message the plugin may send, in bytes.
     pub max_message_size: usize,
-    /// When the call in progress must end; checked at every epoch tick.
-    pub deadline: Instant,
+    /// The CPU budget of the call in progress; checked at every epoch tick.
+    pub budget: CallBudget,
     /// Memory and table caps, enforced by wasmtime's resource limiter.
     pub limits: StoreLimits,
     /// The shard's log rate limit, shared with its stdout and stderr.
