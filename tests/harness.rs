@@ -1,0 +1,292 @@
+//! The plugin test harness (`wasmsock::testing`) on real components: the
+//! echo plugin built with the SDK, and the probe test plugin for
+//! rejections, closes, scopes, config, subprotocols and traps.
+
+mod support;
+
+use std::time::Duration;
+
+use support::wasm;
+use wasmsock::testing::{
+    CloseFrame, ConnectResult, HarnessError, Message, ScopeBuilder, TestPlugin,
+};
+
+const WAIT: Duration = Duration::from_secs(5);
+const QUIET: Duration = Duration::from_millis(100);
+
+#[tokio::test]
+async fn echo_answers_text_and_binary_and_nothing_else() {
+    let plugin = TestPlugin::load(wasm("echo")).await.expect("load echo");
+    assert_eq!(plugin.name(), "echo");
+    let mut conn = plugin
+        .connect("/echo")
+        .await
+        .expect("connect")
+        .accepted()
+        .expect("accepted");
+    assert_eq!(conn.id(), 1);
+    conn.receive_nothing(QUIET).await.expect("no greeting");
+
+    conn.send_text("hello").await.expect("send text");
+    assert_eq!(
+        conn.receive(WAIT).await.expect("echo"),
+        Message::Text("hello".into())
+    );
+    conn.send_binary(vec![0u8, 1, 2, 255, 254])
+        .await
+        .expect("send binary");
+    assert_eq!(
+        conn.receive_binary(WAIT).await.expect("binary echo"),
+        vec![0u8, 1, 2, 255, 254]
+    );
+    conn.receive_nothing(QUIET)
+        .await
+        .expect("one echo per message");
+    assert_eq!(conn.close_received(), None);
+
+    conn.disconnect(1000).await.expect("disconnect");
+    let log = plugin.log_text();
+    for line in [
+        "connect 1 path=/echo from 127.0.0.1:40000",
+        "message 1: text, 5 bytes",
+        "message 1: binary, 5 bytes",
+        "disconnect 1: code 1000 reason \"\"",
+    ] {
+        assert!(log.contains(line), "log lacks {line:?}:\n{log}");
+    }
+    assert!(
+        plugin.logs().iter().all(|l| l.source == "plugin"),
+        "only the plugin's own lines:\n{log}"
+    );
+}
+
+#[tokio::test]
+async fn echo_keeps_connections_apart_and_routes_like_the_server() {
+    let plugin = TestPlugin::load(wasm("echo")).await.expect("load echo");
+    let mut a = plugin
+        .connect("/echo")
+        .await
+        .expect("a")
+        .accepted()
+        .expect("a accepted");
+    let mut b = plugin
+        .connect("/echo")
+        .await
+        .expect("b")
+        .accepted()
+        .expect("b accepted");
+    assert_ne!(a.id(), b.id());
+    a.send_text("for a").await.expect("send a");
+    b.receive_nothing(QUIET)
+        .await
+        .expect("b hears nothing of a");
+    assert_eq!(a.receive_text(WAIT).await.expect("a echo"), "for a");
+    // The default route is /NAME; anything else is the server's 404.
+    match plugin.connect("/elsewhere").await {
+        Err(HarnessError::NoRoute(path)) => assert_eq!(path, "/elsewhere"),
+        other => panic!("expected NoRoute, got {other:?}"),
+    }
+    // A dropped connection still reaches on-disconnect (1006).
+    let b_id = b.id();
+    drop(b);
+    a.send_text("sync").await.expect("send after drop");
+    let deadline = std::time::Instant::now() + WAIT;
+    let want = format!("disconnect {b_id}: code 1006");
+    while !plugin.log_text().contains(&want) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {want:?}:\n{}",
+            plugin.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn probe_rejects_with_status_body_and_headers() {
+    let plugin = TestPlugin::load(wasm("probe")).await.expect("load probe");
+    let rejection = plugin
+        .connect("/probe?reject=403")
+        .await
+        .expect("connect")
+        .rejected()
+        .expect("rejected");
+    assert_eq!(rejection.status, 403);
+    assert_eq!(rejection.body, "rejected by probe");
+    assert!(rejection
+        .headers
+        .contains(&("x-probe".to_string(), "rejected".to_string())));
+    // A status outside 400-599 is answered 500, as by the server.
+    let odd = plugin
+        .connect("/probe?reject=200")
+        .await
+        .expect("connect")
+        .rejected()
+        .expect("rejected");
+    assert_eq!(odd.status, 500);
+}
+
+#[tokio::test]
+async fn probe_close_is_received_and_reported_back() {
+    let plugin = TestPlugin::load(wasm("probe")).await.expect("load probe");
+    let mut conn = plugin
+        .connect("/probe")
+        .await
+        .expect("connect")
+        .accepted()
+        .expect("accepted");
+    conn.send_text("close 4001 bye").await.expect("send");
+    assert_eq!(
+        conn.close_received(),
+        Some(CloseFrame {
+            code: 4001,
+            reason: "bye".into()
+        })
+    );
+    assert_eq!(
+        conn.receive_close(WAIT).await.expect("close"),
+        CloseFrame {
+            code: 4001,
+            reason: "bye".into()
+        }
+    );
+    match conn.send_text("after close").await {
+        Err(HarnessError::ClosedByPlugin { code: 4001, .. }) => {}
+        other => panic!("sending after the plugin closed: {other:?}"),
+    }
+    conn.disconnect(1000).await.expect("disconnect");
+    let log = plugin.log_text();
+    assert!(
+        log.contains("probe disconnect 1 code=4001 reason=bye by_client=false"),
+        "the plugin hears its own close:\n{log}"
+    );
+}
+
+#[tokio::test]
+async fn probe_sees_the_scope_the_server_would_build() {
+    let plugin = TestPlugin::options(wasm("probe"))
+        .manifest("routes = [\"/rooms/{room}\"]\n")
+        .load()
+        .await
+        .expect("load probe");
+    let request = ScopeBuilder::path("/rooms/lobby?a=1")
+        .header("Origin", "https://example.com")
+        .cookie("session", "abc")
+        .subprotocol("chat")
+        .remote_addr("10.1.2.3:5555".parse().expect("addr"));
+    let mut conn = plugin
+        .connect(request)
+        .await
+        .expect("connect")
+        .accepted()
+        .expect("accepted");
+    conn.send_text("scope").await.expect("send");
+    let scope = conn.receive_text(WAIT).await.expect("scope");
+    for line in [
+        "path=/rooms/lobby",
+        "query=a=1",
+        "route=/rooms/{room}",
+        "params=room:lobby",
+        "cookies=session:abc",
+        "subprotocols=chat",
+        "remote=10.1.2.3:5555",
+        "host=wasmsock.test",
+    ] {
+        assert!(
+            scope.lines().any(|l| l == line),
+            "scope lacks {line:?}:\n{scope}"
+        );
+    }
+    assert_eq!(conn.subprotocol(), None, "probe picks one only when asked");
+}
+
+#[tokio::test]
+async fn config_values_and_subprotocols_reach_the_plugin() {
+    let plugin = TestPlugin::options(wasm("probe"))
+        .with_config([("prefix", "v2:"), ("greet", "true")])
+        .load()
+        .await
+        .expect("load probe");
+    let mut conn = plugin
+        .connect(ScopeBuilder::path("/probe?proto=chat").subprotocol("chat"))
+        .await
+        .expect("connect")
+        .accepted()
+        .expect("accepted");
+    assert_eq!(conn.subprotocol(), Some("chat"));
+    assert!(conn
+        .headers()
+        .contains(&("x-probe".to_string(), "accepted".to_string())));
+    assert_eq!(conn.receive_text(WAIT).await.expect("greeting"), "hello 1");
+    conn.send_text("hi").await.expect("send");
+    assert_eq!(conn.receive_text(WAIT).await.expect("echo"), "v2:hi");
+
+    // Choosing a subprotocol the client did not offer fails the handshake.
+    match plugin.connect("/probe?proto=other").await.expect("connect") {
+        ConnectResult::Failed(why) => assert!(why.contains("did not offer"), "{why}"),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_trap_closes_with_1011_and_the_next_connection_gets_a_fresh_instance() {
+    let plugin = TestPlugin::load(wasm("probe")).await.expect("load probe");
+    let mut a = plugin
+        .connect("/probe")
+        .await
+        .expect("a")
+        .accepted()
+        .expect("a accepted");
+    let mut b = plugin
+        .connect("/probe")
+        .await
+        .expect("b")
+        .accepted()
+        .expect("b accepted");
+    a.send_text("send-to 2").await.expect("send-to");
+    assert_eq!(b.receive_text(WAIT).await.expect("b hears a"), "from probe");
+    assert_eq!(a.receive_text(WAIT).await.expect("result"), "Ok(())");
+
+    a.send_text("trap").await.expect("send trap");
+    let failed = CloseFrame {
+        code: 1011,
+        reason: "plugin failed".into(),
+    };
+    assert_eq!(a.receive_close(WAIT).await.expect("a closed"), failed);
+    assert_eq!(b.receive_close(WAIT).await.expect("b closed too"), failed);
+    assert!(
+        plugin
+            .logs()
+            .iter()
+            .any(|l| l.source == "host" && l.message.contains("plugin failed")),
+        "the host's failure line is captured:\n{}",
+        plugin.log_text()
+    );
+
+    let mut c = plugin
+        .connect("/probe")
+        .await
+        .expect("c")
+        .accepted()
+        .expect("c accepted");
+    c.send_text("still here").await.expect("send");
+    assert_eq!(c.receive_text(WAIT).await.expect("echo"), "still here");
+}
+
+#[tokio::test]
+async fn files_the_server_refuses_are_refused_with_its_words() {
+    let dir = support::plugins_dir();
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, support::fixture("core-module")).expect("write");
+    match TestPlugin::load(&core).await {
+        Err(e @ HarnessError::Load { .. }) => {
+            assert!(e.to_string().contains("not a component"), "{e}")
+        }
+        other => panic!("expected a load error, got {other:?}"),
+    }
+    let missing = dir.path().join("missing.wasm");
+    assert!(matches!(
+        TestPlugin::load(&missing).await,
+        Err(HarnessError::Load { .. })
+    ));
+}
