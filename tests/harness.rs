@@ -290,3 +290,84 @@ async fn files_the_server_refuses_are_refused_with_its_words() {
         Err(HarnessError::Load { .. })
     ));
 }
+
+/// The SDK keeps one value per connection (user and count here), picks the
+/// subprotocol in `accept`, and speaks JSON with the `json` feature.
+#[tokio::test]
+async fn sdk_json_echo_keeps_state_per_connection() {
+    let plugin = TestPlugin::load(wasm("json_echo"))
+        .await
+        .expect("load json-echo");
+    let route = "/json_echo";
+    let mut ann = plugin
+        .connect(ScopeBuilder::path(format!("{route}?user=ann")).subprotocol("json"))
+        .await
+        .expect("ann")
+        .accepted()
+        .expect("ann accepted");
+    assert_eq!(ann.subprotocol(), Some("json"));
+    let mut bob = plugin
+        .connect(format!("{route}?user=bob"))
+        .await
+        .expect("bob")
+        .accepted()
+        .expect("bob accepted");
+    assert_eq!(bob.subprotocol(), None);
+
+    let json = |text: String| -> serde_json::Value { serde_json::from_str(&text).expect("JSON") };
+    for n in 1..=3 {
+        ann.send_text(format!(r#"{{"say":"a{n}"}}"#))
+            .await
+            .expect("send");
+        assert_eq!(
+            json(ann.receive_text(WAIT).await.expect("reply")),
+            serde_json::json!({"user": "ann", "n": n, "echo": format!("a{n}")})
+        );
+    }
+    bob.send_text(r#"{"say":"b"}"#).await.expect("send");
+    assert_eq!(
+        json(bob.receive_text(WAIT).await.expect("reply")),
+        serde_json::json!({"user": "bob", "n": 1, "echo": "b"}),
+        "bob's count is his own"
+    );
+    bob.send_binary(b"not json".to_vec()).await.expect("send");
+    let failure = json(bob.receive_text(WAIT).await.expect("error reply"));
+    assert!(
+        failure["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("invalid JSON")),
+        "{failure}"
+    );
+
+    ann.disconnect(1000).await.expect("ann leaves");
+    bob.disconnect(1001).await.expect("bob leaves");
+    let log = plugin.log_text();
+    assert!(
+        log.contains("json-echo 1: ann sent 3 messages, closed with 1000"),
+        "{log}"
+    );
+    assert!(
+        log.contains("json-echo 2: bob sent 1 messages, closed with 1001"),
+        "{log}"
+    );
+
+    // A fresh connection starts from zero: the state left with bob and ann.
+    let rejection = plugin
+        .connect(format!("{route}?user="))
+        .await
+        .expect("connect")
+        .rejected()
+        .expect("empty user refused");
+    assert_eq!(
+        (rejection.status, rejection.body.as_str()),
+        (400, "empty user name")
+    );
+    let mut ann2 = plugin
+        .connect(format!("{route}?user=ann"))
+        .await
+        .expect("ann again")
+        .accepted()
+        .expect("accepted");
+    ann2.send_text(r#"{"say":"again"}"#).await.expect("send");
+    assert_eq!(json(ann2.receive_text(WAIT).await.expect("reply"))["n"], 1);
+}
