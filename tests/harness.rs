@@ -371,3 +371,53 @@ async fn sdk_json_echo_keeps_state_per_connection() {
     ann2.send_text(r#"{"say":"again"}"#).await.expect("send");
     assert_eq!(json(ann2.receive_text(WAIT).await.expect("reply"))["n"], 1);
 }
+
+/// `wasmsock test FILE --script STEPS` runs the same harness from a text
+/// file: a passing script exits 0, the first failing step exits 1 naming
+/// its line.
+#[test]
+fn the_test_command_runs_a_script() {
+    let dir = support::plugins_dir();
+    let run = |plugin: &str, script: &str| {
+        let path = dir.path().join("steps.txt");
+        std::fs::write(&path, script).expect("write script");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wasmsock"))
+            .arg("test")
+            .arg(wasm(plugin))
+            .arg("--script")
+            .arg(&path)
+            .output()
+            .expect("run wasmsock test");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+
+    let (code, out) = run(
+        "echo",
+        "# echo, the whole way\nconnect /echo\nsend hello\nexpect hello\n\
+         send-binary 00ff\nexpect-binary 00 ff\nexpect-nothing 50ms\nclose 1000\n\
+         expect-log disconnect 1: code 1000\n",
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("passed (8 steps)"), "{out}");
+
+    let (code, out) = run(
+        "probe",
+        "config prefix p:\nconnect-rejected /probe?reject=403 403\nconnect /probe\n\
+         send hi\nexpect p:hi\nsend close 4001 bye\nexpect-close 4001 bye\n",
+    );
+    assert_eq!(code, Some(0), "{out}");
+
+    let (code, out) = run("echo", "connect /echo\nsend one\nexpect two\n");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("line 3: `expect two`: received text \"one\""),
+        "{out}"
+    );
+
+    let (code, out) = run("echo", "connect /echo\nwobble\n");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("line 2: unknown step `wobble`"), "{out}");
+}

@@ -25,6 +25,11 @@
 //! Every call that hands something to the plugin (`connect`, `send`,
 //! `disconnect`) returns once the plugin has handled it, so what it sent and
 //! logged is already visible; `receive` waits only for output.
+//!
+//! [`script`] runs the same steps from a small text file, for
+//! `wasmsock test FILE.wasm --script STEPS`.
+
+pub mod script;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
