@@ -413,3 +413,79 @@ macro_rules! export_consumer {
         };
     };
 }
+
+// The helpers are plain Rust over the generated types, so they are tested
+// on the host target (`cargo test --all-features` in this folder); the WIT
+// imports themselves only exist inside a wasm instance.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope() -> Scope {
+        let pairs = |p: &[(&str, &str)]| {
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        Scope {
+            path: "/chat/lobby".into(),
+            query: "a=1&flag&a=2&b=x%20y".into(),
+            route: "/chat/{room}".into(),
+            params: pairs(&[("room", "lobby")]),
+            headers: pairs(&[("origin", "https://x"), ("x-two", "1"), ("x-two", "2")]),
+            cookies: pairs(&[("session", "abc")]),
+            subprotocols: vec!["json".into()],
+            remote_addr: "127.0.0.1:1".into(),
+        }
+    }
+
+    #[test]
+    fn scope_lookups_find_the_first_match() {
+        let s = scope();
+        assert_eq!(s.query_param("a"), Some("1"));
+        assert_eq!(s.query_param("flag"), Some(""));
+        assert_eq!(s.query_param("b"), Some("x%20y"), "no decoding");
+        assert_eq!(s.query_param("c"), None);
+        assert_eq!(s.header("x-two"), Some("1"));
+        assert_eq!(s.header("X-Two"), None, "names are lower case");
+        assert_eq!(s.cookie("session"), Some("abc"));
+        assert_eq!(s.param("room"), Some("lobby"));
+        assert_eq!(s.param("user"), None);
+    }
+
+    #[test]
+    fn builders_and_message_helpers() {
+        let a = Accept::default()
+            .with_subprotocol("json")
+            .with_header("x-a", "1");
+        assert_eq!(a.subprotocol.as_deref(), Some("json"));
+        assert_eq!(a.headers, vec![("x-a".to_string(), "1".to_string())]);
+        let r = Reject::new(403).with_body("no").with_header("x-r", "2");
+        assert_eq!((r.status, r.body.as_str(), r.headers.len()), (403, "no", 1));
+
+        let t = Message::Text("héllo".into());
+        assert_eq!((t.kind(), t.len(), t.as_text()), ("text", 6, Some("héllo")));
+        let b = Message::Binary(vec![1, 2]);
+        assert_eq!(
+            (b.kind(), b.as_bytes(), b.as_text()),
+            ("binary", &[1u8, 2][..], None)
+        );
+        assert!(Message::Binary(Vec::new()).is_empty());
+        assert_eq!(Connection::new(7).to_string(), "7");
+    }
+
+    #[cfg(feature = "json")]
+    #[test]
+    fn json_decodes_text_and_binary_and_reports_errors() {
+        let v: Vec<u32> = Message::Text("[1,2]".into()).json().expect("text JSON");
+        assert_eq!(v, vec![1, 2]);
+        let v: Vec<u32> = Message::Binary(b"[3]".to_vec())
+            .json()
+            .expect("binary JSON");
+        assert_eq!(v, vec![3]);
+        let e = Message::Text("{".into())
+            .json::<Vec<u32>>()
+            .expect_err("bad JSON");
+        assert!(e.to_string().starts_with("invalid JSON"), "{e}");
+    }
+}
