@@ -24,10 +24,14 @@
 //! - [`server::admin`]: `/status` and `/healthz` on a separate listener.
 //! - [`config`]: the server config file, limits, plugin manifests, WASI
 //!   grants and their errors.
+//! - [`testing`]: the harness for plugin authors: load a component,
+//!   connect, send, receive with a timeout, disconnect, read its log —
+//!   through the real runtime and outbox, without a socket.
 
 pub mod config;
 pub mod plugins;
 pub mod routing;
 pub mod runtime;
 pub mod server;
+pub mod testing;
 pub mod text;

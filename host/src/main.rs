@@ -54,6 +54,18 @@ enum Command {
         /// The `.wasm` file.
         file: PathBuf,
     },
+    /// Run a plugin through a script of steps (connect, send, expect,
+    /// expect-nothing, expect-close, close, ...) with the test harness: no
+    /// server, no socket. Prints each step that passed; exits 1 at the first
+    /// that fails, naming its line. The step language is documented in
+    /// `wasmsock::testing::script`.
+    Test {
+        /// The `.wasm` file.
+        file: PathBuf,
+        /// The script.
+        #[arg(long)]
+        script: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -88,6 +100,7 @@ fn main() -> anyhow::Result<()> {
                 .context("starting the tokio runtime")?
                 .block_on(serve(config))
         }
+        Command::Test { file, script } => test(&file, &script),
         Command::Check { file } => {
             let report = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -117,6 +130,28 @@ fn main() -> anyhow::Result<()> {
                     std::process::exit(1);
                 }
             }
+        }
+    }
+}
+
+fn test(file: &std::path::Path, script: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(script)
+        .with_context(|| format!("reading the script {}", script.display()))?;
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?
+        .block_on(wasmsock::testing::script::run(file, &text, |line, step| {
+            println!("ok   {}:{line}: {step}", script.display());
+        }));
+    match result {
+        Ok(steps) => {
+            println!("{}: passed ({steps} steps)", file.display());
+            Ok(())
+        }
+        Err(e) => {
+            println!("FAIL {}: {e}", script.display());
+            std::process::exit(1);
         }
     }
 }

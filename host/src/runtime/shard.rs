@@ -230,6 +230,12 @@ pub enum Request {
         /// How it ended.
         info: CloseInfo,
     },
+    /// Answer once every earlier request has been handled (the test harness
+    /// waits on this so that a call's effects are visible when it returns).
+    Flush {
+        /// Signalled when the shard reaches this request.
+        done: oneshot::Sender<()>,
+    },
 }
 
 /// The sending side of a shard's inbox. The shard task ends when every
@@ -261,6 +267,20 @@ pub fn spawn(spec: Arc<ShardSpec>, instance: Option<Instance>) -> ShardHandle {
     ShardHandle { tx }
 }
 
+/// Like [`spawn`], with the shard's log lines (the plugin's and the host's
+/// about it) going to `dispatch` instead of the global subscriber: how the
+/// test harness captures a plugin's log.
+pub(crate) fn spawn_with_dispatch(
+    spec: Arc<ShardSpec>,
+    instance: Option<Instance>,
+    dispatch: tracing::Dispatch,
+) -> ShardHandle {
+    use tracing::instrument::WithSubscriber as _;
+    let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
+    tokio::spawn(run(spec, instance, rx).with_subscriber(dispatch));
+    ShardHandle { tx }
+}
+
 /// Counts a shard task as live for as long as it runs.
 struct LiveShard(Arc<Health>);
 
@@ -286,6 +306,10 @@ async fn run(
 ) {
     let _live = LiveShard::new(spec.health.clone());
     while let Some(req) = rx.recv().await {
+        if let Request::Flush { done } = req {
+            let _ = done.send(());
+            continue;
+        }
         if instance.is_none() {
             if spec.health.quarantined().is_some() {
                 refuse(req);
@@ -341,6 +365,9 @@ fn refuse(req: Request) {
     match req {
         Request::Connect { reply, .. } => {
             let _ = reply.send(ConnectOutcome::Failed);
+        }
+        Request::Flush { done } => {
+            let _ = done.send(());
         }
         Request::Message { .. } | Request::Disconnect { .. } => {}
     }
@@ -400,6 +427,10 @@ async fn handle(
             let r = handler.call_on_disconnect(&mut *store, conn, &info).await;
             store.data_mut().conns.remove(&conn);
             r.map_err(|e| (conn, e))
+        }
+        Request::Flush { done } => {
+            let _ = done.send(());
+            Ok(())
         }
     }
 }

@@ -248,7 +248,10 @@ fn check_upgrade(head: &RequestHead) -> Result<(), HttpAnswer> {
 }
 
 /// Headers a plugin asked for, minus the ones it may not set (logged).
-fn allowed_headers(plugin: &str, headers: Vec<(String, String)>) -> Vec<(String, String)> {
+pub(crate) fn allowed_headers(
+    plugin: &str,
+    headers: Vec<(String, String)>,
+) -> Vec<(String, String)> {
     headers
         .into_iter()
         .filter(|(n, v)| match check_header(n, v) {
@@ -261,7 +264,7 @@ fn allowed_headers(plugin: &str, headers: Vec<(String, String)>) -> Vec<(String,
         .collect()
 }
 
-fn rejection(plugin: &str, reject: Reject) -> (u16, Vec<(String, String)>, String) {
+pub(crate) fn rejection(plugin: &str, reject: Reject) -> (u16, Vec<(String, String)>, String) {
     let status = if (400..=599).contains(&reject.status) {
         reject.status
     } else {

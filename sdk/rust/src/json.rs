@@ -1,0 +1,63 @@
+//! JSON in and out of messages (feature `json`), like Channels'
+//! `JsonWebsocketConsumer`: `message.json::<T>()` decodes what arrived,
+//! `conn.send_json(&value)` sends a value as a text message.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::{Connection, Message, SendError};
+
+/// Why a JSON message could not be read or sent.
+#[derive(Debug)]
+pub enum JsonError {
+    /// The payload is not JSON of the expected shape, or the value cannot be
+    /// encoded.
+    Json(serde_json::Error),
+    /// The host refused the send.
+    Send(SendError),
+}
+
+impl std::fmt::Display for JsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JsonError::Json(e) => write!(f, "invalid JSON: {e}"),
+            JsonError::Send(e) => write!(f, "send refused: {e:?}"),
+        }
+    }
+}
+
+impl std::error::Error for JsonError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            JsonError::Json(e) => Some(e),
+            JsonError::Send(_) => None,
+        }
+    }
+}
+
+impl From<serde_json::Error> for JsonError {
+    fn from(e: serde_json::Error) -> JsonError {
+        JsonError::Json(e)
+    }
+}
+
+impl From<SendError> for JsonError {
+    fn from(e: SendError) -> JsonError {
+        JsonError::Send(e)
+    }
+}
+
+impl Message {
+    /// Decode the payload (text or binary) as JSON into `T`.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, JsonError> {
+        Ok(serde_json::from_slice(self.as_bytes())?)
+    }
+}
+
+impl Connection {
+    /// Send `value` encoded as JSON in a text message.
+    pub fn send_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<(), JsonError> {
+        let text = serde_json::to_string(value)?;
+        Ok(self.send(&Message::Text(text))?)
+    }
+}
