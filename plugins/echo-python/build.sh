@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Build the Python echo plugin: build.sh OUT.wasm
+# Needs componentize-py (pip install componentize-py==0.25.1) on PATH.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+out=${1:?usage: build.sh OUT.wasm}
+componentize-py -d "$here/../../wit" -w consumer componentize \
+  -p "$here" app -o "$out"
