@@ -96,7 +96,11 @@ probe_c() {
 probe_wat() { echo "wat (wasmsock-componentize)"; }
 
 # --- installers ---------------------------------------------------------------
-ensure_venv() { [[ -x $venv/bin/pip ]] || python3 -m venv "$venv"; }
+ensure_venv() {
+  [[ -x $venv/bin/pip ]] && return 0
+  command -v python3 >/dev/null || apt_install python3 python3-venv || return 1
+  python3 -m venv "$venv" 2>/dev/null || { rm -rf "$venv"; apt_install python3-venv && python3 -m venv "$venv"; }
+}
 pip_install() { ensure_venv && "$venv/bin/pip" install -q --disable-pip-version-check "$@"; }
 npm_install() {
   command -v npm >/dev/null || { say "npm is missing (Debian: apt-get install nodejs npm)"; return 1; }

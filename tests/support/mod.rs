@@ -162,7 +162,9 @@ impl TestServer {
             let _ = tx.send(lines.next().and_then(Result::ok));
             for _ in lines {}
         });
-        let first = rx.recv_timeout(Duration::from_secs(120)).ok().flatten();
+        // Generous: the server compiles its plugins before it listens, and
+        // the Python and JavaScript ones take over a minute on a busy machine.
+        let first = rx.recv_timeout(Duration::from_secs(300)).ok().flatten();
         let Some(addr) = first
             .as_deref()
             .and_then(|l| l.strip_prefix("listening on "))
