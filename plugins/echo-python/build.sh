@@ -4,5 +4,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 out=${1:?usage: build.sh OUT.wasm}
-componentize-py -d "$here/../../wit" -w consumer componentize \
-  -p "$here" app -o "$out"
+# Build from a copy so that no __pycache__ lands in the source folder.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp "$here/app.py" "$work/"
+componentize-py -d "$here/../../wit" -w consumer componentize -p "$work" app -o "$out"
