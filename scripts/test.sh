@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Run every test: unit tests, and integration tests that start the real
-# server on 127.0.0.1 port 0 with real plugins (built on first use).
+# server on 127.0.0.1 port 0 with real plugins (the Rust ones built on first
+# use; the other languages' echo plugins by scripts/plugins.sh --install,
+# which installs their toolchains when missing and skips unchanged ones).
 #
 #   scripts/test.sh [cargo test options]
 set -euo pipefail
@@ -10,4 +12,7 @@ if ! rustup target list --installed | grep -qx wasm32-wasip2; then
   rustup target add wasm32-wasip2
 fi
 cd "$root"
+locked=()
+for a in "$@"; do [[ $a == --locked ]] && locked=(--locked); done
+"$root/scripts/plugins.sh" --install "${locked[@]}"
 exec cargo test --workspace "$@"

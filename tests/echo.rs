@@ -16,22 +16,7 @@ async fn echoes_text_and_binary_of_every_size() {
     let server = TestServer::start(dir.path(), &[]);
     let mut ws = server.connect("/echo").await;
 
-    let big_text: String = "é☃x".repeat((1 << 20) / 6);
-    let big_binary: Vec<u8> = (0..(1u32 << 20)).map(|i| (i * 7 % 251) as u8).collect();
-    let cases = vec![
-        Message::text("hello"),
-        Message::text(""),
-        Message::text("non-ASCII: héllo wörld ☃ 😀 中文"),
-        Message::binary(vec![0u8, 1, 2, 255, 254]),
-        Message::binary(Vec::new()),
-        Message::text(big_text),
-        Message::binary(big_binary),
-    ];
-    for case in cases {
-        ws.send(case.clone()).await.expect("send");
-        let got = recv(&mut ws).await;
-        assert_eq!(got, case, "echo differs for a {}-byte message", case.len());
-    }
+    support::check_echo_cases(&server, &mut ws, "echo").await;
     ws.close(None).await.expect("close");
     server.wait_log("disconnect", Duration::from_secs(5)).await;
     let logs = server.logs();

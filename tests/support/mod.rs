@@ -58,6 +58,54 @@ pub fn wasm(name: &str) -> PathBuf {
     path
 }
 
+/// The echo cases every echo plugin must pass, whatever its language: text,
+/// empty text, non-ASCII text, binary, empty binary, and 1 MiB of each.
+pub fn echo_cases() -> Vec<Message> {
+    let big_text: String = "é☃x".repeat((1 << 20) / 6);
+    let big_binary: Vec<u8> = (0..(1u32 << 20)).map(|i| (i * 7 % 251) as u8).collect();
+    vec![
+        Message::text("hello"),
+        Message::text(""),
+        Message::text("non-ASCII: héllo wörld ☃ 😀 中文"),
+        Message::binary(vec![0u8, 1, 2, 255, 254]),
+        Message::binary(Vec::new()),
+        Message::text(big_text),
+        Message::binary(big_binary),
+    ]
+}
+
+/// Send each of [`echo_cases`] and check that it comes back unchanged;
+/// panics with what differed and the server's log.
+pub async fn check_echo_cases(server: &TestServer, ws: &mut Ws, what: &str) {
+    for case in echo_cases() {
+        ws.send(case.clone()).await.expect("send");
+        let got = recv(ws).await;
+        if got != case {
+            let close = match &got {
+                Message::Close(frame) => format!(": {frame:?}"),
+                _ => String::new(),
+            };
+            panic!(
+                "{what}: the echo of a {}-byte {} message differs (got a {}-byte {}{close}); log:\n{}",
+                case.len(),
+                kind(&case),
+                got.len(),
+                kind(&got),
+                server.logs()
+            );
+        }
+    }
+}
+
+fn kind(m: &Message) -> &'static str {
+    match m {
+        Message::Text(_) => "text",
+        Message::Binary(_) => "binary",
+        Message::Close(_) => "close",
+        _ => "control",
+    }
+}
+
 /// A component compiled from a WAT fixture in `tests/fixtures`.
 pub fn fixture(name: &str) -> Vec<u8> {
     wat::parse_file(root().join("tests/fixtures").join(format!("{name}.wat")))
@@ -123,7 +171,9 @@ impl TestServer {
             let _ = tx.send(lines.next().and_then(Result::ok));
             for _ in lines {}
         });
-        let first = rx.recv_timeout(Duration::from_secs(120)).ok().flatten();
+        // Generous: the server compiles its plugins before it listens, and
+        // the Python and JavaScript ones take over a minute on a busy machine.
+        let first = rx.recv_timeout(Duration::from_secs(300)).ok().flatten();
         let second = rx.recv_timeout(Duration::from_secs(5)).ok().flatten();
         let Some(addr) = first
             .as_deref()

@@ -1,0 +1,3 @@
+module wasmsock.example/echo-go
+
+go 1.24
