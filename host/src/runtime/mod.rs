@@ -6,7 +6,7 @@ pub mod bindings;
 pub mod engine;
 pub mod health;
 mod imports;
-mod log_budget;
+pub mod log_budget;
 pub mod shard;
 pub mod state;
 mod stdio;

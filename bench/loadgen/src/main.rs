@@ -1,0 +1,966 @@
+//! wasmsock's benchmark load generator (a tokio-tungstenite client).
+//!
+//! Modes, each loading one echo server at `--url` on loopback:
+//!
+//! - `echo`: C connections each send N messages of S bytes, keeping W in
+//!   flight (W = 1 is ping-pong). Reports msgs/s and round-trip latency.
+//! - `connect`: K lifecycles (TCP connect, upgrade, one echo, close
+//!   handshake), P at a time. Reports lifecycles per second.
+//! - `idle`: opens K connections (one echo each) and holds them; reads the
+//!   server's RSS before and after. With `--active A`, A of the held
+//!   connections then echo N messages each at window 1 (the scale run).
+//!
+//! Every echo is verified: a message carries its connection index and
+//! sequence number and is exactly S bytes; a wrong, missing, reordered or
+//! resized echo is an error. Any error makes the exit code non-zero, so a
+//! fast wrong server never wins. Readable lines go to stderr; stdout gets
+//! exactly one `RESULT {json}` line.
+//!
+//! With `--pid`, the server's CPU time (utime + stime of the PID, from
+//! /proc) over the measured phase is reported, with the load generator's own
+//! CPU and the rest of the machine's (`other_busy_cores`, a noise flag).
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+type Ws = WebSocketStream<TcpStream>;
+
+/// Load generator for wasmsock's benchmark: every echo is verified.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// C connections × N messages of S bytes, W in flight per connection.
+    Echo {
+        #[command(flatten)]
+        common: Common,
+        /// Connections.
+        #[arg(short = 'c', long, default_value_t = 50)]
+        conns: usize,
+        /// Messages per connection.
+        #[arg(short = 'n', long, default_value_t = 2000)]
+        msgs: usize,
+        /// Window: messages in flight per connection.
+        #[arg(short = 'w', long, default_value_t = 1)]
+        window: usize,
+    },
+    /// K connection lifecycles (connect, upgrade, one echo, close), P at a time.
+    Connect {
+        #[command(flatten)]
+        common: Common,
+        /// Lifecycles.
+        #[arg(short = 'k', long, default_value_t = 2000)]
+        count: usize,
+        /// Lifecycles in progress at once.
+        #[arg(short = 'p', long, default_value_t = 50)]
+        parallel: usize,
+    },
+    /// Hold K open connections; report the server's RSS per connection.
+    /// With --active A, A of them then echo N messages each at window 1.
+    Idle {
+        #[command(flatten)]
+        common: Common,
+        /// Connections to open and hold.
+        #[arg(short = 'k', long, default_value_t = 1000)]
+        count: usize,
+        /// Connections opened at once.
+        #[arg(short = 'p', long, default_value_t = 64)]
+        parallel: usize,
+        /// Wait this long after the last connection opened before reading
+        /// the server's memory, in ms.
+        #[arg(long, default_value_t = 1000)]
+        settle_ms: u64,
+        /// Held connections that then echo (the scale run's active ones).
+        #[arg(long, default_value_t = 0)]
+        active: usize,
+        /// Messages each active connection echoes, at window 1.
+        #[arg(short = 'n', long, default_value_t = 200)]
+        msgs: usize,
+        /// Pause between an active connection's echo and its next message,
+        /// in ms: a paced load whose latency is service time, not queueing
+        /// (0: back to back).
+        #[arg(long, default_value_t = 10)]
+        interval_ms: u64,
+    },
+}
+
+#[derive(Args)]
+struct Common {
+    /// Server URL, ws://127.0.0.1:PORT/PATH (loopback only).
+    #[arg(long)]
+    url: String,
+    /// Message size in bytes (at least 24).
+    #[arg(short = 's', long, default_value_t = 64)]
+    size: usize,
+    /// Send binary messages instead of text.
+    #[arg(long)]
+    binary: bool,
+    /// Server PID, for its CPU time and memory.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Give up (and fail) after this many seconds.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+    /// Tokio worker threads (1: a current-thread runtime).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Spread connections over this many source addresses, 127.0.0.1 and
+    /// up, to get past the ephemeral port range (about 28,000 per address).
+    #[arg(long, default_value_t = 1)]
+    sources: u8,
+}
+
+/// A failed run: what went wrong first and how often.
+#[derive(Default)]
+struct Errors {
+    count: usize,
+    first: Option<String>,
+}
+
+impl Errors {
+    fn add(&mut self, e: String) {
+        self.count += 1;
+        if self.first.is_none() {
+            self.first = Some(e);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- payloads
+
+/// The message `seq` of connection `conn`: `conn:seq:` padded with 'x' to
+/// exactly `size` bytes.
+fn payload(conn: usize, seq: usize, size: usize) -> String {
+    let mut s = format!("{conn}:{seq}:");
+    while s.len() < size {
+        s.push('x');
+    }
+    s
+}
+
+fn message(conn: usize, seq: usize, size: usize, binary: bool) -> Message {
+    let p = payload(conn, seq, size);
+    if binary {
+        Message::binary(p.into_bytes())
+    } else {
+        Message::text(p)
+    }
+}
+
+/// Check that `got` is exactly message `seq` of connection `conn`.
+fn verify(got: &Message, conn: usize, seq: usize, size: usize, binary: bool) -> Result<(), String> {
+    let data: &[u8] = match got {
+        Message::Text(t) if !binary => t.as_bytes(),
+        Message::Binary(b) if binary => b,
+        other => {
+            return Err(format!(
+                "conn {conn}: expected echo {seq} as {}, got a {} frame",
+                if binary { "binary" } else { "text" },
+                frame_kind(other)
+            ))
+        }
+    };
+    if data.len() != size {
+        return Err(format!(
+            "conn {conn}: echo {seq} has {} bytes, sent {size}",
+            data.len()
+        ));
+    }
+    let want = payload(conn, seq, size);
+    if data != want.as_bytes() {
+        let head = String::from_utf8_lossy(&data[..data.len().min(24)]).into_owned();
+        return Err(format!(
+            "conn {conn}: expected echo {seq}, got one starting {head:?} (out of order or corrupted)"
+        ));
+    }
+    Ok(())
+}
+
+fn frame_kind(m: &Message) -> &'static str {
+    match m {
+        Message::Text(_) => "text",
+        Message::Binary(_) => "binary",
+        Message::Ping(_) => "ping",
+        Message::Pong(_) => "pong",
+        Message::Close(_) => "close",
+        Message::Frame(_) => "raw",
+    }
+}
+
+// ---------------------------------------------------------------- connections
+
+struct Target {
+    addr: SocketAddr,
+    url: String,
+    size: usize,
+    binary: bool,
+    sources: u8,
+}
+
+impl Target {
+    fn parse(common: &Common) -> Result<Target, String> {
+        let rest = common
+            .url
+            .strip_prefix("ws://")
+            .ok_or("the URL must start with ws://")?;
+        let hostport = rest.split('/').next().unwrap_or(rest);
+        let addr: SocketAddr = hostport
+            .parse()
+            .map_err(|_| format!("{hostport}: expected IP:PORT"))?;
+        if !addr.ip().is_loopback() {
+            return Err(format!("{addr}: only loopback servers may be loaded"));
+        }
+        if common.size < 24 {
+            return Err("--size must be at least 24 bytes".into());
+        }
+        if common.sources == 0 || common.sources > 200 {
+            return Err("--sources must be 1..200".into());
+        }
+        Ok(Target {
+            addr,
+            url: common.url.clone(),
+            size: common.size,
+            binary: common.binary,
+            sources: common.sources,
+        })
+    }
+
+    fn config() -> WebSocketConfig {
+        // A small read buffer keeps 100,000 held connections affordable on
+        // the client side; echo messages are small.
+        WebSocketConfig::default()
+            .read_buffer_size(8 << 10)
+            .write_buffer_size(0)
+    }
+
+    /// TCP connect (from source address `i % sources`) and upgrade.
+    async fn open(&self, i: usize) -> Result<Ws, String> {
+        let socket = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
+        if self.sources > 1 {
+            let src = Ipv4Addr::new(127, 0, 0, 1 + (i % self.sources as usize) as u8);
+            socket
+                .bind(SocketAddr::new(IpAddr::V4(src), 0))
+                .map_err(|e| format!("bind {src}: {e}"))?;
+        }
+        let stream = socket
+            .connect(self.addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| format!("nodelay: {e}"))?;
+        let (ws, _) = tokio_tungstenite::client_async_with_config(
+            self.url.as_str(),
+            stream,
+            Some(Self::config()),
+        )
+        .await
+        .map_err(|e| format!("upgrade: {e}"))?;
+        Ok(ws)
+    }
+
+    /// One verified echo.
+    async fn echo_once(&self, ws: &mut Ws, conn: usize, seq: usize) -> Result<(), String> {
+        ws.send(message(conn, seq, self.size, self.binary))
+            .await
+            .map_err(|e| format!("conn {conn}: send: {e}"))?;
+        let got = next_data(ws, conn).await?;
+        verify(&got, conn, seq, self.size, self.binary)
+    }
+}
+
+/// The next data message, skipping pings and pongs (tungstenite answers
+/// pings by itself).
+async fn next_data(ws: &mut Ws, conn: usize) -> Result<Message, String> {
+    loop {
+        match ws.next().await {
+            None => return Err(format!("conn {conn}: closed by the server mid-run")),
+            Some(Err(e)) => return Err(format!("conn {conn}: read: {e}")),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(Message::Close(f))) => {
+                return Err(format!("conn {conn}: server closed mid-run: {f:?}"))
+            }
+            Some(Ok(m)) => return Ok(m),
+        }
+    }
+}
+
+/// Client-initiated close handshake: send the close, read until the server's
+/// close and the end of the stream.
+async fn close(mut ws: Ws, conn: usize) -> Result<(), String> {
+    ws.close(None)
+        .await
+        .map_err(|e| format!("conn {conn}: close: {e}"))?;
+    loop {
+        match ws.next().await {
+            None => return Ok(()),
+            Some(Ok(Message::Close(_) | Message::Ping(_) | Message::Pong(_))) => {}
+            Some(Ok(m)) => {
+                return Err(format!(
+                    "conn {conn}: unexpected {} frame after close",
+                    frame_kind(&m)
+                ))
+            }
+            // The server may drop the socket right after its close frame.
+            Some(Err(tokio_tungstenite::tungstenite::Error::ConnectionClosed)) => return Ok(()),
+            Some(Err(e)) => return Err(format!("conn {conn}: closing: {e}")),
+        }
+    }
+}
+
+/// Open `count` connections, `parallel` at a time, each doing one verified
+/// echo. Returns them in index order.
+async fn open_many(target: &Arc<Target>, count: usize, parallel: usize) -> Result<Vec<Ws>, String> {
+    let sem = Arc::new(Semaphore::new(parallel.max(1)));
+    let mut set = JoinSet::new();
+    let mut all: Vec<Option<Ws>> = (0..count).map(|_| None).collect();
+    let mut keep = |done: Result<Result<(usize, Ws), String>, tokio::task::JoinError>| {
+        let (i, ws) = done.map_err(|e| e.to_string())??;
+        all[i] = Some(ws);
+        Ok::<_, String>(())
+    };
+    for i in 0..count {
+        let permit = sem
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| e.to_string())?;
+        let t = target.clone();
+        set.spawn(async move {
+            let _permit = permit;
+            let mut ws = t.open(i).await.map_err(|e| format!("conn {i}: {e}"))?;
+            t.echo_once(&mut ws, i, 0).await?;
+            Ok::<_, String>((i, ws))
+        });
+        // Fail early: no point opening the rest after an error.
+        while let Some(done) = set.try_join_next() {
+            keep(done)?;
+        }
+    }
+    while let Some(done) = set.join_next().await {
+        keep(done)?;
+    }
+    all.into_iter()
+        .enumerate()
+        .map(|(i, w)| w.ok_or_else(|| format!("conn {i}: missing")))
+        .collect()
+}
+
+// ---------------------------------------------------------------- /proc
+
+/// Linux reports CPU times in USER_HZ ticks, 100 per second on every
+/// mainstream architecture.
+const TICKS_PER_S: f64 = 100.0;
+
+fn proc_cpu_s(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) in parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / TICKS_PER_S)
+}
+
+/// Busy CPU seconds of the whole machine (all but idle and iowait).
+fn machine_busy_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?;
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest is in user)
+    let busy = v.iter().take(8).sum::<f64>() - v.get(3)? - v.get(4)?;
+    Some(busy / TICKS_PER_S)
+}
+
+/// VmRSS of a process, in KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// CPU counters at the start of a measured phase.
+struct Probe {
+    at: Instant,
+    server: Option<f64>,
+    client: Option<f64>,
+    machine: Option<f64>,
+    pid: Option<u32>,
+}
+
+impl Probe {
+    fn start(pid: Option<u32>) -> Probe {
+        Probe {
+            at: Instant::now(),
+            server: pid.and_then(|p| proc_cpu_s(&p.to_string())),
+            client: proc_cpu_s("self"),
+            machine: machine_busy_s(),
+            pid,
+        }
+    }
+
+    /// Elapsed seconds and CPU figures of the phase, `per` units of work.
+    fn finish(&self, out: &mut serde_json::Map<String, Value>, per: usize, unit: &str) -> f64 {
+        let elapsed = self.at.elapsed().as_secs_f64();
+        out.insert("elapsed_s".into(), json!(round3(elapsed)));
+        let server = match (self.pid, self.server) {
+            (Some(p), Some(s0)) => proc_cpu_s(&p.to_string()).map(|s1| s1 - s0),
+            _ => None,
+        };
+        let client = self.client.zip(proc_cpu_s("self")).map(|(a, b)| b - a);
+        let machine = self.machine.zip(machine_busy_s()).map(|(a, b)| b - a);
+        if let Some(s) = server {
+            out.insert("server_cpu_s".into(), json!(round3(s)));
+            if per > 0 {
+                out.insert(
+                    format!("server_cpu_us_per_{unit}"),
+                    json!(round3(s * 1e6 / per as f64)),
+                );
+            }
+            out.insert("server_busy_cores".into(), json!(round3(s / elapsed)));
+        }
+        if let Some(c) = client {
+            out.insert("client_cpu_s".into(), json!(round3(c)));
+            out.insert("client_busy_cores".into(), json!(round3(c / elapsed)));
+        }
+        if let Some(m) = machine {
+            out.insert("machine_busy_cores".into(), json!(round3(m / elapsed)));
+            let other = m - server.unwrap_or(0.0) - client.unwrap_or(0.0);
+            out.insert(
+                "other_busy_cores".into(),
+                json!(round3((other / elapsed).max(0.0))),
+            );
+        }
+        elapsed
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// Percentiles of round-trip times in µs.
+fn latency(out: &mut serde_json::Map<String, Value>, prefix: &str, mut lat: Vec<u32>) {
+    if lat.is_empty() {
+        return;
+    }
+    lat.sort_unstable();
+    let pick = |q: f64| lat[((lat.len() as f64 * q).ceil() as usize).clamp(1, lat.len()) - 1];
+    out.insert(format!("{prefix}p50_us"), json!(pick(0.50)));
+    out.insert(format!("{prefix}p90_us"), json!(pick(0.90)));
+    out.insert(format!("{prefix}p99_us"), json!(pick(0.99)));
+    out.insert(format!("{prefix}p999_us"), json!(pick(0.999)));
+    out.insert(format!("{prefix}max_us"), json!(lat[lat.len() - 1]));
+}
+
+fn micros(d: Duration) -> u32 {
+    d.as_micros().min(u32::MAX as u128) as u32
+}
+
+// ---------------------------------------------------------------- modes
+
+/// One connection's share of an echo run.
+async fn echo_conn(
+    target: Arc<Target>,
+    mut ws: Ws,
+    conn: usize,
+    msgs: usize,
+    window: usize,
+) -> Result<Vec<u32>, String> {
+    let (size, binary) = (target.size, target.binary);
+    let mut lat = Vec::with_capacity(msgs);
+    let mut inflight: VecDeque<Instant> = VecDeque::with_capacity(window);
+    let mut sent = 0;
+    // The first message was the open's check (seq 0).
+    let first = 1;
+    while sent < msgs.min(window) {
+        inflight.push_back(Instant::now());
+        ws.feed(message(conn, first + sent, size, binary))
+            .await
+            .map_err(|e| format!("conn {conn}: send: {e}"))?;
+        sent += 1;
+    }
+    ws.flush()
+        .await
+        .map_err(|e| format!("conn {conn}: send: {e}"))?;
+    for got in 0..msgs {
+        let m = next_data(&mut ws, conn).await?;
+        let t = inflight.pop_front().ok_or("internal: no send time")?;
+        lat.push(micros(t.elapsed()));
+        verify(&m, conn, first + got, size, binary)?;
+        if sent < msgs {
+            inflight.push_back(Instant::now());
+            ws.send(message(conn, first + sent, size, binary))
+                .await
+                .map_err(|e| format!("conn {conn}: send: {e}"))?;
+            sent += 1;
+        }
+    }
+    close(ws, conn).await?;
+    Ok(lat)
+}
+
+async fn run_echo(
+    target: Arc<Target>,
+    pid: Option<u32>,
+    conns: usize,
+    msgs: usize,
+    window: usize,
+) -> (serde_json::Map<String, Value>, Errors) {
+    let mut out = serde_json::Map::new();
+    let mut errors = Errors::default();
+    out.insert("conns".into(), json!(conns));
+    out.insert("msgs_per_conn".into(), json!(msgs));
+    out.insert("window".into(), json!(window));
+    let opened = match open_many(&target, conns, 64).await {
+        Ok(o) => o,
+        Err(e) => {
+            errors.add(e);
+            return (out, errors);
+        }
+    };
+    let probe = Probe::start(pid);
+    let mut set = JoinSet::new();
+    for (i, ws) in opened.into_iter().enumerate() {
+        set.spawn(echo_conn(target.clone(), ws, i, msgs, window.max(1)));
+    }
+    let mut lat = Vec::with_capacity(conns * msgs);
+    while let Some(done) = set.join_next().await {
+        match done {
+            Ok(Ok(l)) => lat.extend(l),
+            Ok(Err(e)) => errors.add(e),
+            Err(e) => errors.add(e.to_string()),
+        }
+    }
+    let verified = lat.len();
+    let elapsed = probe.finish(&mut out, verified, "msg");
+    out.insert("verified".into(), json!(verified));
+    out.insert(
+        "msgs_per_s".into(),
+        json!((verified as f64 / elapsed).round()),
+    );
+    latency(&mut out, "", lat);
+    (out, errors)
+}
+
+async fn run_connect(
+    target: Arc<Target>,
+    pid: Option<u32>,
+    count: usize,
+    parallel: usize,
+) -> (serde_json::Map<String, Value>, Errors) {
+    let mut out = serde_json::Map::new();
+    let mut errors = Errors::default();
+    out.insert("count".into(), json!(count));
+    out.insert("parallel".into(), json!(parallel));
+    let next = Arc::new(AtomicUsize::new(0));
+    let probe = Probe::start(pid);
+    let mut set = JoinSet::new();
+    for _ in 0..parallel.clamp(1, count.max(1)) {
+        let (t, next) = (target.clone(), next.clone());
+        set.spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count {
+                    return Ok::<_, String>(lat);
+                }
+                let start = Instant::now();
+                let mut ws = t.open(i).await.map_err(|e| format!("conn {i}: {e}"))?;
+                t.echo_once(&mut ws, i, 0).await?;
+                close(ws, i).await?;
+                lat.push(micros(start.elapsed()));
+            }
+        });
+    }
+    let mut lat = Vec::with_capacity(count);
+    while let Some(done) = set.join_next().await {
+        match done {
+            Ok(Ok(l)) => lat.extend(l),
+            Ok(Err(e)) => errors.add(e),
+            Err(e) => errors.add(e.to_string()),
+        }
+    }
+    let done = lat.len();
+    let elapsed = probe.finish(&mut out, done, "conn");
+    out.insert("verified".into(), json!(done));
+    out.insert("conns_per_s".into(), json!((done as f64 / elapsed).round()));
+    latency(&mut out, "lifecycle_", lat);
+    (out, errors)
+}
+
+/// What an active held connection reports once its echoes are done.
+type ActiveReport = Result<Vec<u32>, String>;
+
+/// An active held connection's orders: messages, pause between them, the
+/// start signal and where to report.
+type Active = (
+    usize,
+    Duration,
+    watch::Receiver<bool>,
+    mpsc::UnboundedSender<ActiveReport>,
+);
+
+/// A held connection: reads (so pings are answered) until told to stop. An
+/// active one first waits for the start signal, echoes `msgs` messages at
+/// window 1 and reports their round-trip times, then goes on holding.
+async fn hold(
+    target: Arc<Target>,
+    mut ws: Ws,
+    conn: usize,
+    active: Option<Active>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), String> {
+    if let Some((msgs, interval, mut go, report)) = active {
+        let run = async {
+            loop {
+                tokio::select! {
+                    r = go.changed() => { r.map_err(|e| e.to_string())?; break; }
+                    m = ws.next() => held_frame(m, conn)?,
+                }
+            }
+            let mut lat = Vec::with_capacity(msgs);
+            // Stagger the active connections over one interval.
+            let offset = interval.as_micros() as u64 * (conn as u64 % 97) / 97;
+            tokio::time::sleep(Duration::from_micros(offset)).await;
+            for seq in 1..=msgs {
+                let start = Instant::now();
+                target.echo_once(&mut ws, conn, seq).await?;
+                lat.push(micros(start.elapsed()));
+                if !interval.is_zero() {
+                    tokio::time::sleep(interval).await;
+                }
+            }
+            Ok(lat)
+        };
+        let r = run.await;
+        let failed = r.is_err();
+        let _ = report.send(r);
+        if failed {
+            return Ok(()); // already reported
+        }
+    }
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return Ok(()),
+            m = ws.next() => held_frame(m, conn)?,
+        }
+    }
+}
+
+/// A held connection may only see pings and pongs.
+fn held_frame(
+    m: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    conn: usize,
+) -> Result<(), String> {
+    match m {
+        Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
+        Some(Ok(m)) => Err(format!(
+            "conn {conn}: unexpected {} frame while held",
+            frame_kind(&m)
+        )),
+        Some(Err(e)) => Err(format!("conn {conn}: while held: {e}")),
+        None => Err(format!("conn {conn}: closed by the server while held")),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_idle(
+    target: Arc<Target>,
+    pid: Option<u32>,
+    count: usize,
+    parallel: usize,
+    settle_ms: u64,
+    active: usize,
+    msgs: usize,
+    interval: Duration,
+) -> (serde_json::Map<String, Value>, Errors) {
+    let mut out = serde_json::Map::new();
+    let mut errors = Errors::default();
+    out.insert("count".into(), json!(count));
+    out.insert("sources".into(), json!(target.sources));
+    // Warm-up: the first connection pays for lazy setup (a plugin's shard,
+    // thread pools, allocator arenas) that is not a per-connection cost.
+    match target.open(usize::MAX / 2).await {
+        Ok(mut ws) => {
+            if let Err(e) = target.echo_once(&mut ws, usize::MAX / 2, 0).await {
+                errors.add(e);
+            }
+            if let Err(e) = close(ws, usize::MAX / 2).await {
+                errors.add(e);
+            }
+        }
+        Err(e) => errors.add(format!("warm-up: {e}")),
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rss0 = pid.and_then(rss_kib);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (go_tx, go_rx) = watch::channel(false);
+    let (report_tx, mut report_rx) = mpsc::unbounded_channel();
+    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Result<(), String>>();
+    // Active connections are spread evenly among the held ones.
+    let stride = count.checked_div(active).unwrap_or(0).max(1);
+    let sem = Arc::new(Semaphore::new(parallel.max(1)));
+    let mut set = JoinSet::new();
+    let mut n_active = 0;
+    let opening = Instant::now();
+    let mut ready = 0;
+    // Each connection is held (read, so pings are answered) as soon as it
+    // is open: opening 100,000 takes longer than a keepalive interval.
+    for i in 0..count {
+        let Ok(permit) = sem.clone().acquire_owned().await else {
+            break;
+        };
+        while let Ok(r) = ready_rx.try_recv() {
+            match r {
+                Ok(()) => ready += 1,
+                Err(e) => errors.add(e),
+            }
+        }
+        if errors.count > 0 {
+            break;
+        }
+        let is_active = active > 0 && i % stride == 0 && n_active < active;
+        n_active += is_active as usize;
+        let a = is_active.then(|| (msgs, interval, go_rx.clone(), report_tx.clone()));
+        let (t, stop, ready) = (target.clone(), stop_rx.clone(), ready_tx.clone());
+        set.spawn(async move {
+            let opened = async {
+                let mut ws = t.open(i).await.map_err(|e| format!("conn {i}: {e}"))?;
+                t.echo_once(&mut ws, i, 0).await?;
+                Ok::<_, String>(ws)
+            }
+            .await;
+            drop(permit);
+            match opened {
+                Ok(ws) => {
+                    let _ = ready.send(Ok(()));
+                    hold(t, ws, i, a, stop).await
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(e));
+                    Ok(())
+                }
+            }
+        });
+    }
+    drop(ready_tx);
+    while errors.count == 0 && ready < count {
+        match ready_rx.recv().await {
+            Some(Ok(())) => ready += 1,
+            Some(Err(e)) => errors.add(e),
+            None => break,
+        }
+    }
+    if errors.count > 0 || ready < count {
+        if errors.count == 0 {
+            errors.add(format!("only {ready} of {count} connections opened"));
+        }
+        let _ = stop_tx.send(true);
+        set.abort_all();
+        return (out, errors);
+    }
+    let open_s = opening.elapsed().as_secs_f64();
+    out.insert("open_s".into(), json!(round3(open_s)));
+    out.insert("opens_per_s".into(), json!((count as f64 / open_s).round()));
+    eprintln!("idle: {count} connections open in {open_s:.1} s");
+    drop(report_tx);
+    tokio::time::sleep(Duration::from_millis(settle_ms)).await;
+    let rss1 = pid.and_then(rss_kib);
+    if let (Some(a), Some(b)) = (rss0, rss1) {
+        out.insert("server_rss_before_kib".into(), json!(a));
+        out.insert("server_rss_kib".into(), json!(b));
+        out.insert(
+            "rss_per_conn_kib".into(),
+            json!(round3((b as f64 - a as f64) / count.max(1) as f64)),
+        );
+    }
+    out.insert("client_rss_kib".into(), json!(rss_kib(std::process::id())));
+    if n_active > 0 {
+        out.insert("active".into(), json!(n_active));
+        out.insert("msgs_per_active".into(), json!(msgs));
+        out.insert("interval_ms".into(), json!(interval.as_millis() as u64));
+        let probe = Probe::start(pid);
+        let _ = go_tx.send(true);
+        let mut lat = Vec::with_capacity(n_active * msgs);
+        for _ in 0..n_active {
+            match report_rx.recv().await {
+                Some(Ok(l)) => lat.extend(l),
+                Some(Err(e)) => errors.add(e),
+                None => {
+                    errors.add("an active connection ended without reporting".into());
+                    break;
+                }
+            }
+        }
+        let _ = probe.finish(&mut out, lat.len(), "msg");
+        out.insert(
+            "server_rss_after_active_kib".into(),
+            json!(pid.and_then(rss_kib)),
+        );
+        out.insert("verified".into(), json!(lat.len()));
+        latency(&mut out, "active_", lat);
+    }
+    let _ = stop_tx.send(true);
+    while let Some(done) = set.join_next().await {
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => errors.add(e),
+            Err(e) => errors.add(e.to_string()),
+        }
+    }
+    (out, errors)
+}
+
+// ---------------------------------------------------------------- main
+
+fn main() {
+    let cli = Cli::parse();
+    let common = match &cli.mode {
+        Mode::Echo { common, .. } | Mode::Connect { common, .. } | Mode::Idle { common, .. } => {
+            common
+        }
+    };
+    let mode = match &cli.mode {
+        Mode::Echo { .. } => "echo",
+        Mode::Connect { .. } => "connect",
+        Mode::Idle { .. } => "idle",
+    };
+    let target = match Target::parse(common) {
+        Ok(t) => Arc::new(t),
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            std::process::exit(2);
+        }
+    };
+    // Held connections need file descriptors: raise the soft limit to the
+    // hard one.
+    let nofile = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0);
+    let (pid, timeout) = (
+        common.pid,
+        Duration::from_secs(common.timeout.clamp(1, 3600)),
+    );
+    let rt = if common.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(common.threads)
+            .enable_all()
+            .build()
+    };
+    let rt = match rt {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("loadgen: starting tokio: {e}");
+            std::process::exit(2);
+        }
+    };
+    let run = async {
+        match cli.mode {
+            Mode::Echo {
+                conns,
+                msgs,
+                window,
+                ..
+            } => run_echo(target.clone(), pid, conns, msgs, window).await,
+            Mode::Connect {
+                count, parallel, ..
+            } => run_connect(target.clone(), pid, count, parallel).await,
+            Mode::Idle {
+                count,
+                parallel,
+                settle_ms,
+                active,
+                msgs,
+                interval_ms,
+                ..
+            } => {
+                run_idle(
+                    target.clone(),
+                    pid,
+                    count,
+                    parallel,
+                    settle_ms,
+                    active,
+                    msgs,
+                    Duration::from_millis(interval_ms),
+                )
+                .await
+            }
+        }
+    };
+    let (mut out, errors) = match rt.block_on(async { tokio::time::timeout(timeout, run).await }) {
+        Ok(r) => r,
+        Err(_) => {
+            let mut e = Errors::default();
+            e.add(format!("timed out after {} s", timeout.as_secs()));
+            (serde_json::Map::new(), e)
+        }
+    };
+    out.insert("mode".into(), json!(mode));
+    out.insert("size".into(), json!(target.size));
+    out.insert("nofile_limit".into(), json!(nofile));
+    out.insert("errors".into(), json!(errors.count));
+    if let Some(e) = &errors.first {
+        out.insert("first_error".into(), json!(e));
+        eprintln!("loadgen: {} error(s); first: {e}", errors.count);
+    }
+    println!("RESULT {}", Value::Object(out));
+    // Do not wait for held sockets to be torn down one by one.
+    rt.shutdown_background();
+    std::process::exit(if errors.count == 0 { 0 } else { 1 });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_is_exact_size_and_names_conn_and_seq() {
+        let p = payload(7, 42, 64);
+        assert_eq!(p.len(), 64);
+        assert!(p.starts_with("7:42:x"));
+    }
+
+    #[test]
+    fn verify_accepts_only_the_expected_echo() {
+        let ok = message(3, 5, 32, false);
+        assert!(verify(&ok, 3, 5, 32, false).is_ok());
+        // Wrong sequence (reordered or replayed), wrong connection, wrong
+        // size, wrong kind, corrupted byte: all refused.
+        assert!(verify(&message(3, 6, 32, false), 3, 5, 32, false).is_err());
+        assert!(verify(&message(4, 5, 32, false), 3, 5, 32, false).is_err());
+        assert!(verify(&message(3, 5, 33, false), 3, 5, 32, false).is_err());
+        assert!(verify(&message(3, 5, 32, true), 3, 5, 32, false).is_err());
+        let mut bad = payload(3, 5, 32);
+        bad.pop();
+        bad.push('y');
+        assert!(verify(&Message::text(bad), 3, 5, 32, false).is_err());
+    }
+}
