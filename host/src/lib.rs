@@ -24,6 +24,7 @@
 //! - [`server::admin`]: `/status` and `/healthz` on a separate listener.
 //! - [`config`]: the server config file, limits, plugin manifests, WASI
 //!   grants and their errors.
+//! - [`scaffold`]: `wasmsock new`, a ready-to-build echo plugin per language.
 //! - [`testing`]: the harness for plugin authors: load a component,
 //!   connect, send, receive with a timeout, disconnect, read its log —
 //!   through the real runtime and outbox, without a socket.
@@ -32,6 +33,7 @@ pub mod config;
 pub mod plugins;
 pub mod routing;
 pub mod runtime;
+pub mod scaffold;
 pub mod server;
 pub mod testing;
 pub mod text;

@@ -54,6 +54,20 @@ enum Command {
         /// The `.wasm` file.
         file: PathBuf,
     },
+    /// Create a ready-to-build echo plugin in a new folder DIR/NAME: its
+    /// source, `wit/consumer.wit`, a `build.sh` that writes `NAME.wasm`, and
+    /// a README saying how to build, check and serve it.
+    New {
+        /// The plugin's name (letters, digits, '-' and '_'): the folder,
+        /// `NAME.wasm` and its route `/NAME`.
+        name: String,
+        /// The language: rust, python, js, c or go.
+        #[arg(long)]
+        lang: String,
+        /// The folder to create it in [default: the current folder].
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Run a plugin through a script of steps (connect, send, expect,
     /// expect-nothing, expect-close, close, ...) with the test harness: no
     /// server, no socket. Prints each step that passed; exits 1 at the first
@@ -101,6 +115,7 @@ fn main() -> anyhow::Result<()> {
                 .block_on(serve(config))
         }
         Command::Test { file, script } => test(&file, &script),
+        Command::New { name, lang, dir } => new(&name, &lang, &dir),
         Command::Check { file } => {
             let report = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -132,6 +147,38 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
+}
+
+fn new(name: &str, lang: &str, parent: &std::path::Path) -> anyhow::Result<()> {
+    use wasmsock::scaffold;
+    let result = scaffold::Lang::parse(lang).and_then(|lang| {
+        scaffold::create(parent, name, lang).map(|(dir, files)| (lang, dir, files))
+    });
+    let (lang, dir, files) = match result {
+        Ok(done) => done,
+        Err(e) => {
+            eprintln!("wasmsock new: {e}");
+            std::process::exit(1);
+        }
+    };
+    let shown = if parent == std::path::Path::new(".") {
+        std::path::PathBuf::from(name)
+    } else {
+        dir.clone()
+    };
+    println!("created {} ({lang} echo plugin):", shown.display());
+    for file in files {
+        println!("  {}", shown.join(file).display());
+    }
+    println!("next:");
+    println!("  cd {} && ./build.sh", shown.display());
+    println!("  wasmsock check {name}.wasm");
+    println!("  cp {name}.wasm PLUGINS/    # the folder `wasmsock serve --plugins` serves; route /{name}");
+    println!(
+        "(see {} for what the build needs)",
+        shown.join("README.md").display()
+    );
+    Ok(())
 }
 
 fn test(file: &std::path::Path, script: &std::path::Path) -> anyhow::Result<()> {

