@@ -183,8 +183,15 @@ pub enum ScaffoldError {
 /// The files of a scaffold for `name` in `lang`: relative path and contents,
 /// `{{name}}` substituted. `build.sh` is the one to make executable.
 pub fn files(name: &str, lang: Lang) -> Vec<(&'static str, String)> {
+    // Cargo refuses package names that start with a digit.
+    let krate = if name.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("plugin-{name}")
+    } else {
+        name.to_string()
+    };
     let fill = |text: &str| {
         text.replace("{{language}}", lang.title())
+            .replace("{{crate}}", &krate)
             .replace("{{lang}}", lang.id())
             .replace("{{source}}", lang.source())
             .replace("{{needs}}", lang.needs())
@@ -272,6 +279,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn rust_package_names_never_start_with_a_digit() {
+        let cargo = |name| {
+            files(name, Lang::Rust)
+                .into_iter()
+                .find(|(path, _)| *path == "Cargo.toml")
+                .map(|(_, text)| text)
+                .unwrap_or_default()
+        };
+        assert!(cargo("1st").contains("name = \"plugin-1st\""));
+        assert!(cargo("app-2").contains("name = \"app-2\""));
     }
 
     #[test]
