@@ -40,11 +40,13 @@ async fn check_language(lang: &str) {
     std::fs::copy(built(lang), dir.path().join(format!("{name}.wasm"))).expect("copy plugin");
     // The default 100 ms budget per call is enough for a 1 MiB echo in every
     // language but JavaScript (150-250 ms for 1 MiB of non-ASCII text, see
-    // docs/languages.md); the budget is wall-clock, and these tests run side
-    // by side on two cores, so every language gets room here.
+    // docs/languages.md), so every language gets room here. The Rust echo
+    // logs every message: 1,000 pipelined ones would use up the default
+    // 1,000 log lines per second and the disconnect line checked below
+    // would be dropped.
     std::fs::write(
         dir.path().join(format!("{name}.toml")),
-        "call_timeout_ms = 2000\n",
+        "call_timeout_ms = 2000\nlog_lines_per_second = 100000\n",
     )
     .expect("manifest");
     let server = TestServer::start(dir.path(), &[]);
