@@ -12,7 +12,7 @@
 #![allow(missing_docs)]
 #![allow(clippy::unwrap_used)] // a benchmark that cannot set up should stop loudly
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,7 +27,7 @@ use wasmsock::runtime::bindings::Message;
 use wasmsock::runtime::engine::CallBudget;
 use wasmsock::runtime::log_budget::LogBudget;
 use wasmsock::runtime::shard::{self, Request, ShardSpec};
-use wasmsock::runtime::state::HostState;
+use wasmsock::runtime::state::{ConnMap, HostState};
 use wasmsock::runtime::{linker, WasmEngine};
 use wasmsock::server::handshake::RequestHead;
 use wasmsock::server::outbox::{Batch, Outbound, Outbox};
@@ -194,7 +194,7 @@ fn bench_guest(c: &mut Criterion) {
     let state = HostState {
         plugin: "echo".into(),
         config: Arc::new(BTreeMap::new()),
-        conns: HashMap::from([(1u64, outbox.clone())]),
+        conns: ConnMap::from_iter([(1u64, outbox.clone())]),
         max_message_size: 16 << 20,
         budget: CallBudget::start(Duration::from_secs(3600)),
         limits: Default::default(),

@@ -52,7 +52,7 @@ impl Default for Limits {
             max_header_bytes: 16 << 10,
             outbound_queue_messages: 1024,
             outbound_queue_bytes: 32 << 20,
-            read_buffer_bytes: 4 << 10,
+            read_buffer_bytes: 1 << 10,
             close_timeout_ms: 5_000,
             max_connections: 100_000,
             ping_interval_ms: 30_000,

@@ -6,7 +6,7 @@
 //! drops the instance and builds a fresh one for the next request; nothing
 //! outside the shard is affected.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +19,7 @@ use super::bindings::{Accept, CloseInfo, ConsumerPre, Message, Reject, Scope};
 use super::engine::{CallBudget, WasmEngine};
 use super::health::Health;
 use super::log_budget::LogBudget;
-use super::state::HostState;
+use super::state::{ConnMap, HostState};
 use super::stdio::LogStream;
 use super::DeadlineExceeded;
 use crate::config::WasiGrants;
@@ -149,7 +149,7 @@ impl ShardSpec {
         let state = HostState {
             plugin: self.plugin.clone(),
             config: self.config.clone(),
-            conns: HashMap::new(),
+            conns: ConnMap::default(),
             max_message_size: self.max_message_size,
             budget: CallBudget::start(self.call_timeout),
             limits: Default::default(),
@@ -158,7 +158,6 @@ impl ShardSpec {
             table: Default::default(),
         };
         let mut store = self.engine.store(state, self.memory_limit);
-        store.data_mut().budget = CallBudget::start(self.call_timeout);
         let consumer = self
             .pre
             .instantiate_async(&mut store)
@@ -251,6 +250,13 @@ impl ShardHandle {
     /// shard task is gone.
     pub async fn send(&self, req: Request) -> Result<(), ShardGone> {
         self.tx.send(req).await.map_err(|_| ShardGone)
+    }
+
+    /// Wait for room in the inbox, then queue with the slot. Unlike
+    /// [`send`](Self::send), nothing is held while waiting, which keeps the
+    /// future of every idle connection small.
+    pub async fn reserve(&self) -> Result<mpsc::Permit<'_, Request>, ShardGone> {
+        self.tx.reserve().await.map_err(|_| ShardGone)
     }
 }
 

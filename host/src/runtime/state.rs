@@ -1,6 +1,7 @@
 //! The data a plugin's store carries: what its imports act on.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
@@ -19,7 +20,7 @@ pub struct HostState {
     pub config: Arc<BTreeMap<String, String>>,
     /// The connections this instance serves, by id: the only ids its
     /// `send` and `close` may name.
-    pub conns: HashMap<u64, Arc<Outbox>>,
+    pub conns: ConnMap<Arc<Outbox>>,
     /// Largest message the plugin may send, in bytes.
     pub max_message_size: usize,
     /// The CPU budget of the call in progress; checked at every epoch tick.
@@ -41,5 +42,50 @@ impl WasiView for HostState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+/// A map keyed by connection id, looked up on every message.
+pub type ConnMap<V> = HashMap<u64, V, BuildHasherDefault<ConnIdHasher>>;
+
+/// Hashes connection ids with one multiplication. The host issues them in
+/// sequence and no client chooses them, so SipHash's resistance to chosen
+/// keys buys nothing here, and it ran twice per message.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ConnIdHasher(u64);
+
+/// 2^64 / golden ratio: spreads sequential ids over high and low bits.
+const FIBONACCI: u64 = 0x9E37_79B9_7F4A_7C15;
+
+impl Hasher for ConnIdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(FIBONACCI);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(FIBONACCI);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::BuildHasher;
+
+    #[test]
+    fn sequential_ids_spread_over_buckets_and_tags() {
+        let build = BuildHasherDefault::<ConnIdHasher>::default();
+        let hashes: Vec<u64> = (1..=1024u64).map(|id| build.hash_one(id)).collect();
+        // hashbrown picks the bucket from the low bits and a tag from the top 7.
+        let buckets: std::collections::HashSet<u64> = hashes.iter().map(|h| h & 1023).collect();
+        let tags: std::collections::HashSet<u64> = hashes.iter().map(|h| h >> 57).collect();
+        assert_eq!(buckets.len(), 1024, "1,024 ids fill 1,024 buckets");
+        assert_eq!(tags.len(), 128, "every tag value is used");
     }
 }

@@ -19,6 +19,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::handshake::{self, check_header, read_head, RequestHead};
 use super::outbox::{Batch, Outbound, Outbox};
+use super::read_ahead::ReadAhead;
 use super::scope;
 use crate::config::Limits;
 use crate::plugins::Registry;
@@ -68,8 +69,9 @@ pub struct ConnContext {
     pub stats: Arc<super::Stats>,
 }
 
-type Sink = SplitSink<WebSocketStream<TcpStream>, WsMessage>;
-type Source = SplitStream<WebSocketStream<TcpStream>>;
+type Socket = WebSocketStream<ReadAhead<TcpStream>>;
+type Sink = SplitSink<Socket, WsMessage>;
+type Source = SplitStream<Socket>;
 
 /// Serve one accepted TCP connection to the end.
 pub async fn serve(
@@ -80,7 +82,7 @@ pub async fn serve(
 ) {
     let _ = stream.set_nodelay(true);
     let limits = &ctx.limits;
-    let head = match tokio::time::timeout(
+    let mut head = match tokio::time::timeout(
         limits.handshake_timeout(),
         read_head(&mut stream, limits.max_header_bytes as usize),
     )
@@ -149,6 +151,14 @@ pub async fn serve(
     let (reply, answer) = oneshot::channel();
     let scope = scope::build(&head, route.pattern.as_str(), route.params, peer);
     let offered = scope.subprotocols.clone();
+    // Keep only what the upgrade needs: the head itself (path, headers)
+    // would otherwise live as long as the connection.
+    let key = head
+        .header("sec-websocket-key")
+        .unwrap_or_default()
+        .to_owned();
+    let rest = std::mem::take(&mut head.rest);
+    drop(head);
     if shard
         .send(Request::Connect {
             conn,
@@ -177,7 +187,8 @@ pub async fn serve(
     // Accepted: from here on the plugin hears `on-disconnect` exactly once.
     let info = run_accepted(
         stream,
-        head,
+        key,
+        rest,
         accept,
         &offered,
         conn,
@@ -281,7 +292,8 @@ pub(crate) fn rejection(plugin: &str, reject: Reject) -> (u16, Vec<(String, Stri
 #[allow(clippy::too_many_arguments)]
 async fn run_accepted(
     mut stream: TcpStream,
-    head: RequestHead,
+    key: String,
+    rest: Vec<u8>,
     accept: Accept,
     offered: &[String],
     conn: u64,
@@ -308,17 +320,22 @@ async fn run_accepted(
         }
     }
     let headers = allowed_headers(plugin, accept.headers);
-    let key = head.header("sec-websocket-key").unwrap_or_default();
     if let Err(e) =
-        handshake::switch_protocols(&mut stream, key, accept.subprotocol.as_deref(), &headers).await
+        handshake::switch_protocols(&mut stream, &key, accept.subprotocol.as_deref(), &headers)
+            .await
     {
         return abnormal(format!("upgrade response failed: {e}"), true);
     }
+    drop(headers);
     ctx.stats.websockets.fetch_add(1, Ordering::Relaxed);
     let _open = OpenSocket(&ctx.stats);
-    let ws =
-        WebSocketStream::from_partially_read(stream, head.rest, Role::Server, Some(ctx.ws_config))
-            .await;
+    let ws = WebSocketStream::from_partially_read(
+        ReadAhead::new(stream),
+        rest,
+        Role::Server,
+        Some(ctx.ws_config),
+    )
+    .await;
     let (mut sink, mut source) = ws.split();
     let close_timeout = Duration::from_millis(ctx.limits.close_timeout_ms);
 
@@ -489,13 +506,12 @@ async fn read_loop(
             Some(Ok(WsMessage::Close(frame))) => return ReadEnd::Closed(frame),
             Some(Ok(_)) => continue, // ping and pong are answered by tungstenite
         };
-        if shard
-            .send(Request::Message { conn, message })
-            .await
-            .is_err()
-        {
+        // Wait for room first and build the request after: a pending send
+        // would hold the request inside every connection's future.
+        let Ok(slot) = shard.reserve().await else {
             return ReadEnd::ShardGone;
-        }
+        };
+        slot.send(Request::Message { conn, message });
     }
 }
 

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod connection;
 pub mod handshake;
 pub mod outbox;
+pub mod read_ahead;
 pub mod scope;
 
 use std::net::SocketAddr;
