@@ -59,12 +59,18 @@ pub struct Server {
     ctx: Arc<ConnContext>,
 }
 
+/// Bytes of outgoing frames gathered before a write, when a batch is large.
+const WRITE_BATCH_BYTES: usize = 64 << 10;
+
 /// tungstenite's settings for the given limits.
 pub fn ws_config(limits: &Limits) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(limits.read_buffer_bytes as usize)
-        // Frames are written as they are fed and flushed once per batch.
-        .write_buffer_size(0)
+        // Frames fed from one outbox batch collect in tungstenite's write
+        // buffer and go out in one syscall at the batch's flush (a batch
+        // past this size is written as it grows). 0 here had meant one
+        // `send` per frame.
+        .write_buffer_size(WRITE_BATCH_BYTES)
         .max_write_buffer_size(usize::MAX)
         .max_message_size(Some(limits.max_message_size as usize))
         .max_frame_size(Some(limits.max_frame_size as usize))
