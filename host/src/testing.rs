@@ -349,17 +349,15 @@ impl LoadOptions {
             .map(|r| (r.clone(), Arc::new(())))
             .collect();
         let (routes, _) = RouteTable::build(routes);
-        let spec = Arc::new(ShardSpec::new(
+        let (spec, first) = ShardSpec::with_first_instance(
             engine,
             compiled.pre,
             Arc::from(name.as_str()),
             &manifest,
             self.limits.max_message_size as usize,
-        ));
-        let first = spec
-            .instantiate()
-            .await
-            .map_err(|e| load_err(LoadError::Instantiate(e)))?;
+        )
+        .await
+        .map_err(|e| load_err(LoadError::Instantiate(e)))?;
         let logs = LogCapture::default();
         let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(logs.clone()));
         let shard = shard::spawn_with_dispatch(spec, Some(first), dispatch);

@@ -333,19 +333,17 @@ impl Registry {
         .map_err(load_err)?;
 
         let plugin_name: Arc<str> = Arc::from(name);
-        let spec = Arc::new(ShardSpec::new(
+        // Prove it instantiates before it replaces anything; the instance
+        // becomes the first shard.
+        let (spec, first) = ShardSpec::with_first_instance(
             self.engine.clone(),
             compiled.pre,
             plugin_name.clone(),
             &manifest,
             self.limits.max_message_size as usize,
-        ));
-        // Prove it instantiates before it replaces anything; the instance
-        // becomes the first shard.
-        let first = spec
-            .instantiate()
-            .await
-            .map_err(|e| load_err(LoadError::Instantiate(e)))?;
+        )
+        .await
+        .map_err(|e| load_err(LoadError::Instantiate(e)))?;
         let shards = match manifest.instance {
             InstanceMode::Shared => {
                 let mut shards = vec![shard::spawn(spec.clone(), Some(first))];

@@ -93,6 +93,26 @@ impl ShardSpec {
         }
     }
 
+    /// The spec of a loaded plugin version with its first instance: the
+    /// proof that the plugin instantiates before it serves anything.
+    pub async fn with_first_instance(
+        engine: WasmEngine,
+        pre: ConsumerPre<HostState>,
+        plugin: Arc<str>,
+        manifest: &crate::config::Manifest,
+        max_message_size: usize,
+    ) -> anyhow::Result<(Arc<ShardSpec>, Instance)> {
+        let spec = Arc::new(ShardSpec::new(
+            engine,
+            pre,
+            plugin,
+            manifest,
+            max_message_size,
+        ));
+        let first = spec.instantiate().await?;
+        Ok((spec, first))
+    }
+
     /// The WASI context of a new instance: stdout and stderr into the log,
     /// and only what the manifest grants.
     fn wasi(&self, budget: &Arc<LogBudget>) -> anyhow::Result<WasiCtx> {

@@ -54,6 +54,13 @@ impl<S> ReadAhead<S> {
         self.ahead.capacity()
     }
 
+    /// Copy as much of what was read ahead as fits into `out`.
+    fn hand_out(&mut self, out: &mut ReadBuf<'_>) {
+        let n = self.ahead.len().min(out.remaining());
+        out.put_slice(&self.ahead[..n]);
+        self.ahead.advance(n);
+    }
+
     /// The socket has nothing more for now: give the chunk back.
     fn quiet(&mut self) {
         self.streaming = false;
@@ -69,9 +76,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if !this.ahead.is_empty() {
-            let n = this.ahead.len().min(out.remaining());
-            out.put_slice(&this.ahead[..n]);
-            this.ahead.advance(n);
+            this.hand_out(out);
             return Poll::Ready(Ok(()));
         }
         let want = out.remaining();
@@ -101,9 +106,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
                     Poll::Ready(Ok(()))
                 }
                 Poll::Ready(Ok(_)) => {
-                    let n = this.ahead.len().min(out.remaining());
-                    out.put_slice(&this.ahead[..n]);
-                    this.ahead.advance(n);
+                    this.hand_out(out);
                     Poll::Ready(Ok(()))
                 }
                 Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
