@@ -326,3 +326,14 @@ async fn oversized_messages_close_with_1009_and_others_keep_going() {
     server.wait_log("code=1009", WAIT).await;
     assert_eq!(roundtrip(&mut small, "fine").await, "fine");
 }
+
+#[tokio::test]
+async fn plugins_can_ask_which_log_levels_are_kept() {
+    // The test server runs with RUST_LOG=info.
+    let (_dir, server) = probe_server("");
+    let mut ws = server.connect("/probe").await;
+    assert_eq!(
+        roundtrip(&mut ws, "log-enabled").await,
+        "trace=false debug=false info=true warn=true error=true"
+    );
+}

@@ -2,30 +2,30 @@
 //! unchanged, and logs on connect and on disconnect. It logs nothing per
 //! message: a line per message costs more than the echo itself.
 
-use wasmsock_sdk::{log, CloseInfo, Connection, Consumer, Message, Reject, Scope};
+use wasmsock_sdk::{info, warn, CloseInfo, Connection, Consumer, Message, Reject, Scope};
 
 struct Echo;
 
 impl Consumer for Echo {
     fn connect(conn: &Connection, scope: &Scope) -> Result<Self, Reject> {
-        log::info(format!(
+        info!(
             "connect {conn} path={} from {}",
             scope.path, scope.remote_addr
-        ));
+        );
         Ok(Echo)
     }
 
     fn receive(&mut self, conn: &Connection, message: Message) {
         if let Err(e) = conn.send(&message) {
-            log::warn(format!("echo to {conn} failed: {e:?}"));
+            warn!("echo to {conn} failed: {e:?}");
         }
     }
 
     fn disconnect(self, conn: &Connection, close: CloseInfo) {
-        log::info(format!(
+        info!(
             "disconnect {conn}: code {} reason {:?}",
             close.code, close.reason
-        ));
+        );
     }
 }
 

@@ -5,7 +5,7 @@
 //! `{"error": WHY}`. Offering the `json` subprotocol gets it accepted.
 
 use serde::{Deserialize, Serialize};
-use wasmsock_sdk::{log, Accept, CloseInfo, Connection, Consumer, Message, Reject, Scope};
+use wasmsock_sdk::{info, warn, Accept, CloseInfo, Connection, Consumer, Message, Reject, Scope};
 
 #[derive(Deserialize)]
 struct Say {
@@ -64,15 +64,15 @@ impl Consumer for JsonEcho {
             }),
         };
         if let Err(e) = sent {
-            log::warn(format!("reply to {conn} failed: {e}"));
+            warn!("reply to {conn} failed: {e}");
         }
     }
 
     fn disconnect(self, conn: &Connection, close: CloseInfo) {
-        log::info(format!(
+        info!(
             "json-echo {conn}: {} sent {} messages, closed with {}",
             self.user, self.count, close.code
-        ));
+        );
     }
 }
 

@@ -27,6 +27,16 @@ macro_rules! emit {
 }
 
 impl Host for HostState {
+    fn enabled(&mut self, level: Level) -> bool {
+        match level {
+            Level::Trace => tracing::enabled!(target: "plugin", tracing::Level::TRACE),
+            Level::Debug => tracing::enabled!(target: "plugin", tracing::Level::DEBUG),
+            Level::Info => tracing::enabled!(target: "plugin", tracing::Level::INFO),
+            Level::Warn => tracing::enabled!(target: "plugin", tracing::Level::WARN),
+            Level::Error => tracing::enabled!(target: "plugin", tracing::Level::ERROR),
+        }
+    }
+
     fn log(&mut self, level: Level, message: String) {
         match level {
             Level::Trace => emit!(self, message, TRACE, trace),

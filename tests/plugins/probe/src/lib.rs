@@ -77,6 +77,20 @@ impl Guest for Probe {
                 SCOPES.with(|s| s.borrow().get(&conn).cloned().unwrap_or_default())
             }
             Message::Text(t) if t == "trap" => panic!("probe asked to trap"),
+            Message::Text(t) if t == "log-enabled" => {
+                use log::Level;
+                [
+                    ("trace", Level::Trace),
+                    ("debug", Level::Debug),
+                    ("info", Level::Info),
+                    ("warn", Level::Warn),
+                    ("error", Level::Error),
+                ]
+                .into_iter()
+                .map(|(name, l)| format!("{name}={}", log::enabled(l)))
+                .collect::<Vec<_>>()
+                .join(" ")
+            }
             Message::Text(t) if t.starts_with("close ") => {
                 let mut parts = t.splitn(3, ' ').skip(1);
                 let code = parts.next().and_then(|c| c.parse().ok()).unwrap_or(1000);
