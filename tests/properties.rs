@@ -8,9 +8,8 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use wasmsock::config::{Manifest, Overrides, PluginDefaults, ServerConfig};
+use wasmsock::internals::{build_scope, cookies, parse_head, HeadError};
 use wasmsock::routing::{RoutePattern, RouteTable};
-use wasmsock::server::handshake::{parse_head, HeadError};
-use wasmsock::server::scope;
 
 /// A path segment a client may send: no '/', '?', '#', space or controls.
 fn segment() -> impl Strategy<Value = String> {
@@ -81,7 +80,7 @@ proptest! {
         );
         if let Ok(Some(head)) = parse_head(text.as_bytes()) {
             let peer: SocketAddr = "127.0.0.1:9".parse().expect("addr");
-            let s = scope::build(&head, "/x", vec![], peer);
+            let s = build_scope(&head, "/x", vec![], peer);
             prop_assert_eq!(&s.path, &head.path);
             for p in &s.subprotocols {
                 prop_assert!(!p.is_empty() && !p.contains(','));
@@ -97,7 +96,7 @@ proptest! {
         let header = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
         let text = format!("GET / HTTP/1.1\r\nCookie: {header}\r\n\r\n");
         let head = parse_head(text.as_bytes()).expect("valid").expect("complete");
-        prop_assert_eq!(scope::cookies(&head), pairs);
+        prop_assert_eq!(cookies(&head), pairs);
     }
 
     #[test]

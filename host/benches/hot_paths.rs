@@ -21,17 +21,12 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 use wasmsock::config::{Manifest, PluginDefaults};
-use wasmsock::plugins::loader;
+use wasmsock::internals::{
+    build_scope, compile, spawn, Batch, CallBudget, ConnMap, ConnectOutcome, HostState, LogBudget,
+    Message, Outbound, Outbox, Request, RequestHead, ShardSpec,
+};
 use wasmsock::routing::{RoutePattern, RouteTable};
-use wasmsock::runtime::bindings::Message;
-use wasmsock::runtime::engine::CallBudget;
-use wasmsock::runtime::log_budget::LogBudget;
-use wasmsock::runtime::shard::{self, Request, ShardSpec};
-use wasmsock::runtime::state::{ConnMap, HostState};
-use wasmsock::runtime::{linker, WasmEngine};
-use wasmsock::server::handshake::RequestHead;
-use wasmsock::server::outbox::{Batch, Outbound, Outbox};
-use wasmsock::server::scope;
+use wasmsock::runtime::WasmEngine;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -143,7 +138,7 @@ fn bench_scope(c: &mut Criterion) {
     let params = vec![("room".to_string(), "lobby".to_string())];
     c.bench_function("scope_build/browser_upgrade", |b| {
         b.iter(|| {
-            scope::build(
+            build_scope(
                 std::hint::black_box(&head),
                 "/chat/{room}",
                 params.clone(),
@@ -162,8 +157,7 @@ struct Echo {
 
 fn echo_plugin() -> Echo {
     let engine = WasmEngine::new(None).unwrap();
-    let linker = linker(engine.engine()).unwrap();
-    let compiled = loader::compile(&engine, &linker, &echo_wasm(), None).unwrap();
+    let compiled = compile(&engine, &echo_wasm(), None).unwrap();
     let manifest = Manifest::defaults("echo", &PluginDefaults::default()).unwrap();
     let spec = Arc::new(ShardSpec::new(
         engine.clone(),
@@ -230,12 +224,12 @@ fn bench_guest(c: &mut Criterion) {
     // shard's inbox, the call, and the echo taken from the outbox: what one
     // message costs the host between the socket reader and the writer.
     let shard = rt.block_on(async {
-        let handle = shard::spawn(echo.spec.clone(), None);
+        let handle = spawn(echo.spec.clone(), None);
         let (tx, rx) = tokio::sync::oneshot::channel();
         handle
             .send(Request::Connect {
                 conn: 7,
-                scope: scope::build(
+                scope: build_scope(
                     &browser_head(),
                     "/echo",
                     Vec::new(),
@@ -246,10 +240,7 @@ fn bench_guest(c: &mut Criterion) {
             })
             .await
             .unwrap();
-        assert!(matches!(
-            rx.await.unwrap(),
-            shard::ConnectOutcome::Accept(_)
-        ));
+        assert!(matches!(rx.await.unwrap(), ConnectOutcome::Accept(_)));
         handle
     });
     outbox.take_now(&mut batch);
@@ -266,7 +257,7 @@ fn bench_guest(c: &mut Criterion) {
                     .unwrap();
                 outbox.take(&mut batch).await;
             });
-            assert!(matches!(batch.items.pop(), Some(Outbound::Message(_))));
+            assert!(matches!(batch.items.pop(), Some(Outbound::Text(_))));
             batch.items.clear();
         })
     });

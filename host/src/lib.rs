@@ -4,36 +4,67 @@
 //! The path of one message, and the module that owns each step:
 //!
 //! ```text
-//! client ─TCP─▶ server (listener) ─▶ server::handshake ─▶ routing ─▶ runtime::shard (plugin instance)
-//!                                          │                 ▲                 │
-//!                                          │          plugins (registry) ◀── plugins::watcher
-//!                                          ▼                                   │
-//!                         server::connection ◀── server::outbox ◀── runtime::imports (send, close)
+//! client ─TCP─▶ server (listener, handshake) ─▶ session (route, origin, quarantine, limit, on-connect)
+//!                        │                            │                    │
+//!                        │                 plugins (registry, load) ◀── plugins::watcher
+//!                        ▼                            ▼                    ▼
+//!            server::connection ─ messages ─▶ runtime::shard (store + instance)
+//!                        ▲                            │
+//!                        └── runtime::outbox ◀── runtime::imports (send, close)
+//!                                   ▲
+//!                     runtime::connections (id → outbox, plugin, version, shard)
 //! ```
 //!
-//! - [`server`]: the accept loop, the HTTP upgrade (parsed here so routing and
-//!   `on-connect` run before the server commits), the per-connection pump and
-//!   its bounded outbound queue.
-//! - [`routing`]: route patterns with `{param}` segments; most specific wins.
-//! - [`plugins`]: the registry of loaded plugins, loading and type-checking
-//!   files, and the folder watcher that hot-loads them.
-//! - [`runtime`]: the wasmtime engine (epoch deadlines, memory caps), the
-//!   generated bindings, the host side of each imported WIT interface,
-//!   shards (one store and instance owned by one task), each version's
-//!   health (failures, quarantine) and the per-shard log budget.
-//! - [`server::admin`]: `/status` and `/healthz` on a separate listener.
+//! Floors, top to bottom; a module imports only from floors below its own:
+//! `main` → [`testing`] → [`server`] → [`session`] → [`plugins`] →
+//! [`runtime`] → [`config`], [`routing`], [`close`], [`text`].
+//!
+//! - [`server`]: the accept loop, the HTTP upgrade (parsed here so admission
+//!   runs before the server commits), the per-connection task that pumps
+//!   frames between the socket, the shard and the outbox; the admin listener.
+//! - [`session`]: admission, transport-free and shared with the test
+//!   harness: route, origin, quarantine, connection limit, registration,
+//!   `on-connect`, subprotocol, response headers; and the end of a session.
+//! - [`plugins`]: the registry of loaded plugins, the one load path
+//!   (compile, link, first instance) used by the registry, `check` and the
+//!   harness, and the folder watcher that hot-loads them.
+//! - [`runtime`]: the wasmtime engine and its linker (epoch deadlines,
+//!   memory caps), the generated bindings, the host side of each imported
+//!   WIT interface, shards (one store and instance owned by one task), each
+//!   connection's outbound queue, the registry of every connection, each
+//!   version's health and the per-shard log budget.
 //! - [`config`]: the server config file, limits, plugin manifests, WASI
-//!   grants and their errors.
+//!   grants and their errors; [`routing`]: route patterns with `{param}`
+//!   segments, most specific first; [`close`]: close codes.
 //! - [`scaffold`]: `wasmsock new`, a ready-to-build echo plugin per language.
 //! - [`testing`]: the harness for plugin authors: load a component,
 //!   connect, send, receive with a timeout, disconnect, read its log —
-//!   through the real runtime and outbox, without a socket.
+//!   through the real load path, admission, runtime and outbox, without a
+//!   socket.
 
+pub mod close;
 pub mod config;
 pub mod plugins;
 pub mod routing;
 pub mod runtime;
 pub mod scaffold;
 pub mod server;
+pub(crate) mod session;
 pub mod testing;
 pub mod text;
+
+/// The host's insides that the micro-benchmarks (`host/benches`) and the
+/// property tests drive directly. Not an API: it changes with the code.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::plugins::loader::compile;
+    pub use crate::runtime::bindings::Message;
+    pub use crate::runtime::engine::CallBudget;
+    pub use crate::runtime::log_budget::LogBudget;
+    pub use crate::runtime::outbox::{Batch, Outbound, Outbox};
+    pub use crate::runtime::shard::{spawn, ConnectOutcome, Request, ShardSpec};
+    pub use crate::runtime::state::{ConnMap, HostState};
+    pub use crate::server::handshake::{parse_head, HeadError};
+    pub use crate::session::scope::{build as build_scope, cookies, subprotocols};
+    pub use crate::session::RequestHead;
+}

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -217,7 +216,7 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         engine,
         config.plugin_defaults.clone(),
         config.limits.clone(),
-    )?);
+    ));
     registry.load_all().await?;
     let _watch = watcher::watch(registry.clone())?;
     let server = Server::bind(config.listen, registry.clone(), config.limits.clone()).await?;
@@ -253,12 +252,7 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         dir.display(),
         registry.names().join(", ")
     );
-    server
-        .run(
-            shutdown,
-            Duration::from_millis(config.limits.close_timeout_ms),
-        )
-        .await;
+    server.run(shutdown, config.limits.close_timeout).await;
     Ok(())
 }
 

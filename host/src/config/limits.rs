@@ -8,10 +8,11 @@ use serde::Deserialize;
 
 use super::{check_range, ConfigError};
 
-/// Limits every connection is held to. Defaults suit a public server.
+/// The `[limits]` table as written: sizes in bytes, times in milliseconds.
+/// Checked and turned into [`Limits`] once, where it is parsed.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Limits {
+pub struct LimitsFile {
     /// Largest complete message accepted from a client or a plugin, in bytes.
     pub max_message_size: u64,
     /// Largest single frame accepted from a client, in bytes.
@@ -43,9 +44,9 @@ pub struct Limits {
     pub idle_timeout_ms: u64,
 }
 
-impl Default for Limits {
+impl Default for LimitsFile {
     fn default() -> Self {
-        Limits {
+        LimitsFile {
             max_message_size: 16 << 20,
             max_frame_size: 16 << 20,
             handshake_timeout_ms: 10_000,
@@ -62,8 +63,8 @@ impl Default for Limits {
     }
 }
 
-impl Limits {
-    pub(super) fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+impl LimitsFile {
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
         let gib = 1u64 << 30;
         check_range(
             path,
@@ -145,8 +146,100 @@ impl Limits {
         )
     }
 
-    /// The handshake deadline as a duration.
-    pub fn handshake_timeout(&self) -> Duration {
-        Duration::from_millis(self.handshake_timeout_ms)
+    /// Check every value and convert it to the unit the server uses.
+    pub(super) fn resolve(&self, path: &Path) -> Result<Limits, ConfigError> {
+        self.validate(path)?;
+        Ok(self.convert())
+    }
+
+    fn convert(&self) -> Limits {
+        // Validated ranges fit in usize on the 64-bit targets the host runs on.
+        let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        let ms = Duration::from_millis;
+        let off_if_zero = |v: u64| (v > 0).then(|| ms(v));
+        Limits {
+            max_message_size: size(self.max_message_size),
+            max_frame_size: size(self.max_frame_size),
+            handshake_timeout: ms(self.handshake_timeout_ms),
+            max_header_bytes: size(self.max_header_bytes),
+            outbound_queue_messages: size(self.outbound_queue_messages),
+            outbound_queue_bytes: size(self.outbound_queue_bytes),
+            read_buffer_bytes: size(self.read_buffer_bytes),
+            close_timeout: ms(self.close_timeout_ms),
+            max_connections: size(self.max_connections),
+            ping_interval: off_if_zero(self.ping_interval_ms),
+            ping_timeout: ms(self.ping_timeout_ms),
+            idle_timeout: off_if_zero(self.idle_timeout_ms),
+        }
+    }
+}
+
+/// Limits every connection is held to, in the units the server uses.
+/// Defaults suit a public server; `[limits]` in `wasmsock.toml` changes them
+/// (see [`LimitsFile`] for each key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest complete message accepted from a client or a plugin.
+    pub max_message_size: usize,
+    /// Largest single frame accepted from a client.
+    pub max_frame_size: usize,
+    /// Time a client has to send a complete upgrade request.
+    pub handshake_timeout: Duration,
+    /// Largest upgrade request head, in bytes.
+    pub max_header_bytes: usize,
+    /// Messages that may wait in one connection's outbound queue.
+    pub outbound_queue_messages: usize,
+    /// Bytes that may wait in one connection's outbound queue.
+    pub outbound_queue_bytes: usize,
+    /// Initial read buffer of each connection, in bytes.
+    pub read_buffer_bytes: usize,
+    /// Time a close handshake may take before the socket is dropped.
+    pub close_timeout: Duration,
+    /// Connections held at once, handshakes included.
+    pub max_connections: usize,
+    /// A ping after this long without a frame from the client; `None`: no
+    /// keepalive.
+    pub ping_interval: Option<Duration>,
+    /// A client silent this long after a ping is taken for dead.
+    pub ping_timeout: Duration,
+    /// Close after this long without a data message; `None`: never.
+    pub idle_timeout: Option<Duration>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        LimitsFile::default().convert()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_turns_keepalive_and_idle_timeout_off() {
+        let file = LimitsFile {
+            ping_interval_ms: 0,
+            idle_timeout_ms: 0,
+            ..LimitsFile::default()
+        };
+        let limits = file.resolve(Path::new("w.toml")).expect("valid");
+        assert_eq!(limits.ping_interval, None);
+        assert_eq!(limits.idle_timeout, None);
+        assert_eq!(
+            Limits::default().ping_interval,
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(Limits::default().max_message_size, 16 << 20);
+    }
+
+    #[test]
+    fn out_of_range_values_name_their_key() {
+        let file = LimitsFile {
+            max_header_bytes: 10,
+            ..LimitsFile::default()
+        };
+        let e = file.resolve(Path::new("w.toml")).expect_err("too small");
+        assert!(e.to_string().contains("limits.max_header_bytes"), "{e}");
     }
 }

@@ -14,7 +14,7 @@ mod limits;
 mod plugin;
 
 pub use grants::{AddrGrant, DirGrant, WasiGrants};
-pub use limits::Limits;
+pub use limits::{Limits, LimitsFile};
 pub use plugin::{InstanceMode, Manifest, PluginDefaults, QuarantinePolicy};
 
 /// A configuration file that could not be used.
@@ -87,7 +87,7 @@ pub struct ServerFile {
     /// Folder for compiled plugin artifacts; relative as above.
     pub cache_dir: Option<PathBuf>,
     /// Connection limits.
-    pub limits: Limits,
+    pub limits: LimitsFile,
     /// Defaults for every plugin.
     pub plugin_defaults: PluginDefaults,
 }
@@ -143,22 +143,23 @@ impl ServerConfig {
     /// relative paths.
     pub fn parse(path: &Path, text: &str, cli: &Overrides) -> Result<ServerConfig, ConfigError> {
         let parsed: ServerFile = parse_toml(path, text)?;
-        parsed.limits.validate(path)?;
+        let limits = parsed.limits.resolve(path)?;
         parsed.plugin_defaults.validate(path, "plugin_defaults.")?;
-        ServerConfig::resolve(Some((path, parsed)), cli)
+        ServerConfig::resolve(Some((path, parsed, limits)), cli)
     }
 
     fn resolve(
-        file: Option<(&Path, ServerFile)>,
+        file: Option<(&Path, ServerFile, Limits)>,
         cli: &Overrides,
     ) -> Result<ServerConfig, ConfigError> {
-        let (parsed, base, source) = match file {
-            Some((path, parsed)) => {
+        let (parsed, limits, base, source) = match file {
+            Some((path, parsed, limits)) => {
                 let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-                (parsed, base, path.to_path_buf())
+                (parsed, limits, base, path.to_path_buf())
             }
             None => (
                 ServerFile::default(),
+                Limits::default(),
                 PathBuf::new(),
                 PathBuf::from("command line"),
             ),
@@ -202,7 +203,7 @@ impl ServerConfig {
             admin,
             plugins_dir,
             cache_dir,
-            limits: parsed.limits,
+            limits,
             plugin_defaults: parsed.plugin_defaults,
         })
     }

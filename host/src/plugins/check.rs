@@ -2,12 +2,10 @@
 //! plugin author instead of a log, with the same messages.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use super::loader::{self, LoadError};
-use crate::config::{Manifest, PluginDefaults};
-use crate::runtime::shard::ShardSpec;
+use super::loader::{self, LoadError, LoadSpec};
+use crate::config::{Limits, Manifest, PluginDefaults};
 use crate::runtime::WasmEngine;
 
 /// What `check` found out about a plugin that passed.
@@ -21,41 +19,43 @@ pub struct Report {
     pub imports: Vec<String>,
 }
 
-/// Load, link and instantiate the component at `path` once.
+/// Load, link and instantiate the component at `path` once, as the server
+/// would with default settings.
 pub async fn check(path: &Path) -> Result<Report, LoadError> {
     let bytes = tokio::fs::read(path).await?;
     let engine = WasmEngine::new(None).map_err(|e| LoadError::Internal(format!("{e:#}")))?;
-    let linker = crate::runtime::linker(engine.engine())
-        .map_err(|e| LoadError::Internal(format!("{e:#}")))?;
-    let (engine2, linker2) = (engine.clone(), linker.clone());
-    let compiled =
-        tokio::task::spawn_blocking(move || loader::compile(&engine2, &linker2, &bytes, None))
-            .await
-            .map_err(|e| LoadError::Internal(e.to_string()))??;
-    let component = compiled.pre.instance_pre().component().clone();
-    let imports = component
-        .component_type()
-        .imports(engine.engine())
-        .map(|(name, _)| name.to_string())
-        .collect();
     let name = path
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("plugin");
-    let defaults = Manifest::defaults("check", &PluginDefaults::default())
+    // The defaults of a plugin whose name makes a route; a file named
+    // otherwise is still worth checking.
+    let manifest = Manifest::defaults("check", &PluginDefaults::default())
         .map_err(|e| LoadError::Internal(e.to_string()))?;
-    let max_message_size = crate::config::Limits::default().max_message_size as usize;
-    let spec = ShardSpec::new(
-        engine,
-        compiled.pre,
-        Arc::from(name),
-        &defaults,
-        max_message_size,
-    );
-    spec.instantiate().await.map_err(LoadError::Instantiate)?;
+    let loaded = loader::load(
+        &engine,
+        bytes,
+        LoadSpec {
+            name,
+            manifest: &manifest,
+            max_message_size: Limits::default().max_message_size,
+            reuse: None,
+            log: None,
+        },
+    )
+    .await?;
+    let imports = loaded
+        .spec
+        .pre
+        .instance_pre()
+        .component()
+        .component_type()
+        .imports(engine.engine())
+        .map(|(name, _)| name.to_string())
+        .collect();
     Ok(Report {
-        size: compiled.size,
-        compile_time: compiled.compile_time,
+        size: loaded.size,
+        compile_time: loaded.compile_time,
         imports,
     })
 }

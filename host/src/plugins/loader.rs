@@ -1,12 +1,17 @@
-//! Turning a `.wasm` file into a type-checked component, with errors a plugin
-//! author can act on.
+//! Turning a `.wasm` file into a plugin version that has proved it runs:
+//! compiled, type-checked against the world, instantiated once. The one load
+//! path of the registry, `wasmsock check` and the test harness, with errors
+//! a plugin author can act on.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Component;
 
+use crate::config::Manifest;
 use crate::runtime::bindings::ConsumerPre;
+use crate::runtime::shard::{Instance, ShardSpec};
 use crate::runtime::state::HostState;
 use crate::runtime::WasmEngine;
 
@@ -80,7 +85,6 @@ pub fn sniff(bytes: &[u8]) -> Result<(), LoadError> {
 /// it against the world. Blocking: call from a blocking thread.
 pub fn compile(
     engine: &WasmEngine,
-    linker: &Linker<HostState>,
     bytes: &[u8],
     known: Option<&Component>,
 ) -> Result<Compiled, LoadError> {
@@ -93,7 +97,8 @@ pub fn compile(
         }
     };
     let compile_time = start.elapsed();
-    let instance_pre = linker
+    let instance_pre = engine
+        .linker()
         .instantiate_pre(&component)
         .map_err(|e| LoadError::WrongWorld(e.into()))?;
     let pre = ConsumerPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(e.into()))?;
@@ -102,5 +107,69 @@ pub fn compile(
         hash: content_hash(bytes),
         size: bytes.len(),
         compile_time,
+    })
+}
+
+/// What a load needs besides the file's bytes.
+pub struct LoadSpec<'a> {
+    /// The plugin's name (the file stem).
+    pub name: &'a str,
+    /// Its effective settings.
+    pub manifest: &'a Manifest,
+    /// Largest message the plugin may send (the server's message limit).
+    pub max_message_size: usize,
+    /// The compiled component of the version in force: reused, not
+    /// recompiled, when only the manifest changed.
+    pub reuse: Option<Component>,
+    /// Where its shards log; `None` is the global subscriber.
+    pub log: Option<tracing::Dispatch>,
+}
+
+/// A plugin version ready to serve: the spec its shards are built from and
+/// the instance that proved it instantiates (it becomes the first shard).
+pub struct Loaded {
+    /// Builds instances of this version.
+    pub spec: Arc<ShardSpec>,
+    /// The first instance.
+    pub first: Instance,
+    /// SHA-256 of the file, hex.
+    pub hash: String,
+    /// Size of the file in bytes.
+    pub size: usize,
+    /// Time spent compiling (or fetching from the cache).
+    pub compile_time: Duration,
+}
+
+/// Compile (on a blocking thread), link and instantiate `bytes` once.
+pub async fn load(
+    engine: &WasmEngine,
+    bytes: Vec<u8>,
+    spec: LoadSpec<'_>,
+) -> Result<Loaded, LoadError> {
+    let compile_engine = engine.clone();
+    let reuse = spec.reuse;
+    let compiled =
+        tokio::task::spawn_blocking(move || compile(&compile_engine, &bytes, reuse.as_ref()))
+            .await
+            .map_err(|e| LoadError::Internal(e.to_string()))??;
+    let mut shard_spec = ShardSpec::new(
+        engine.clone(),
+        compiled.pre,
+        Arc::from(spec.name),
+        spec.manifest,
+        spec.max_message_size,
+    );
+    shard_spec.log = spec.log;
+    let shard_spec = Arc::new(shard_spec);
+    let first = shard_spec
+        .instantiate()
+        .await
+        .map_err(LoadError::Instantiate)?;
+    Ok(Loaded {
+        spec: shard_spec,
+        first,
+        hash: compiled.hash,
+        size: compiled.size,
+        compile_time: compiled.compile_time,
     })
 }

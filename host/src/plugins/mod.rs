@@ -4,102 +4,22 @@
 
 pub mod check;
 pub mod loader;
+mod plugin;
 pub mod watcher;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
-use wasmtime::component::Linker;
 
-use crate::config::{ConfigError, InstanceMode, Limits, Manifest, PluginDefaults};
+use crate::config::{ConfigError, Limits, Manifest, PluginDefaults};
 use crate::routing::{RouteMatch, RoutePattern, RouteTable};
-use crate::runtime::health::Health;
-use crate::runtime::shard::{self, ShardHandle, ShardSpec};
-use crate::runtime::state::HostState;
+use crate::runtime::connections::Connections;
 use crate::runtime::WasmEngine;
-use loader::LoadError;
-
-/// One loaded version of a plugin.
-pub struct Plugin {
-    /// Name: the file stem.
-    pub name: Arc<str>,
-    /// Counts loads of this name, from 1.
-    pub version: u64,
-    /// SHA-256 of the `.wasm`, hex.
-    pub hash: String,
-    /// Effective settings.
-    pub manifest: Manifest,
-    /// Size of the `.wasm` in bytes.
-    pub size: usize,
-    /// How long compiling took (near zero from the cache).
-    pub compile_time: Duration,
-    /// Builds instances.
-    spec: Arc<ShardSpec>,
-    /// Shared mode: the fixed shards, picked by connection id.
-    shards: Vec<ShardHandle>,
-    /// Connections held by every version of this plugin, for its limit.
-    active: Arc<AtomicUsize>,
-}
-
-/// A place under a plugin's connection limit, given back on drop.
-#[derive(Debug)]
-pub struct ConnSlot(Arc<AtomicUsize>);
-
-impl Drop for ConnSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl Plugin {
-    /// Take a place under the plugin's connection limit, if one is free.
-    pub fn admit(&self) -> Option<ConnSlot> {
-        let max = self
-            .manifest
-            .max_connections
-            .map_or(usize::MAX, |m| m as usize);
-        if self.active.fetch_add(1, Ordering::AcqRel) >= max {
-            self.active.fetch_sub(1, Ordering::AcqRel);
-            return None;
-        }
-        Some(ConnSlot(self.active.clone()))
-    }
-
-    /// Connections held by all versions of this plugin.
-    pub fn connections(&self) -> usize {
-        self.active.load(Ordering::Relaxed)
-    }
-
-    /// Failures, quarantine and counters of this version.
-    pub fn health(&self) -> &Arc<Health> {
-        &self.spec.health
-    }
-
-    /// The shard that serves connection `conn`: one of the fixed shards in
-    /// shared mode, a new one in per-connection mode.
-    pub fn shard_for(&self, conn: u64) -> ShardHandle {
-        match self.manifest.instance {
-            InstanceMode::Shared if !self.shards.is_empty() => {
-                self.shards[(conn % self.shards.len() as u64) as usize].clone()
-            }
-            _ => shard::spawn(self.spec.clone(), None),
-        }
-    }
-}
-
-impl std::fmt::Debug for Plugin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plugin")
-            .field("name", &self.name)
-            .field("version", &self.version)
-            .finish()
-    }
-}
+use loader::{LoadError, LoadSpec};
+pub use plugin::{ConnSlot, Plugin};
 
 /// Why a plugin was not (re)loaded; the previous version, if any, still serves.
 #[derive(Debug, thiserror::Error)]
@@ -143,10 +63,10 @@ pub fn valid_name(name: &str) -> bool {
 pub struct Registry {
     /// The plugins folder.
     dir: PathBuf,
-    /// The shared engine.
+    /// The shared engine and its linker.
     engine: WasmEngine,
-    /// WASI and the wasmsock imports, shared by every plugin.
-    linker: Linker<HostState>,
+    /// Every open connection of the server, by id.
+    connections: Arc<Connections>,
     /// Settings a manifest may override.
     defaults: PluginDefaults,
     /// Connection limits (the message size applies to plugin sends too).
@@ -172,20 +92,28 @@ impl Registry {
         engine: WasmEngine,
         defaults: PluginDefaults,
         limits: Limits,
-    ) -> anyhow::Result<Registry> {
-        let linker =
-            crate::runtime::linker(engine.engine()).context("setting up plugin imports")?;
-        Ok(Registry {
+    ) -> Registry {
+        Registry {
             dir,
             engine,
-            linker,
+            connections: Connections::new(),
             defaults,
             limits,
             plugins: Mutex::new(BTreeMap::new()),
             routes: ArcSwap::from_pointee(RouteTable::default()),
             versions: Mutex::new(BTreeMap::new()),
             errors: Mutex::new(BTreeMap::new()),
-        })
+        }
+    }
+
+    /// Every open connection of the server.
+    pub fn connections(&self) -> &Arc<Connections> {
+        &self.connections
+    }
+
+    /// Connection limits (the message size applies to plugin sends too).
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// The plugins folder.
@@ -318,60 +246,36 @@ impl Registry {
         self.check_routes(name, &wasm_path, &manifest)?;
 
         // Reuse the compiled component of the version in force when only the
-        // manifest changed.
-        let known = current
+        // manifest changed. The load instantiates once before it replaces
+        // anything; that instance becomes the first shard.
+        let reuse = current
             .as_ref()
             .filter(|c| c.hash == hash)
             .map(|c| c.spec.pre.instance_pre().component().clone());
-        let engine = self.engine.clone();
-        let linker = self.linker.clone();
-        let compiled = tokio::task::spawn_blocking(move || {
-            loader::compile(&engine, &linker, &bytes, known.as_ref())
-        })
-        .await
-        .map_err(|e| load_err(LoadError::Internal(e.to_string())))?
-        .map_err(load_err)?;
-
-        let plugin_name: Arc<str> = Arc::from(name);
-        // Prove it instantiates before it replaces anything; the instance
-        // becomes the first shard.
-        let (spec, first) = ShardSpec::with_first_instance(
-            self.engine.clone(),
-            compiled.pre,
-            plugin_name.clone(),
-            &manifest,
-            self.limits.max_message_size as usize,
+        let loaded = loader::load(
+            &self.engine,
+            bytes,
+            LoadSpec {
+                name,
+                manifest: &manifest,
+                max_message_size: self.limits.max_message_size,
+                reuse,
+                log: None,
+            },
         )
         .await
-        .map_err(|e| load_err(LoadError::Instantiate(e)))?;
-        let shards = match manifest.instance {
-            InstanceMode::Shared => {
-                let mut shards = vec![shard::spawn(spec.clone(), Some(first))];
-                shards.extend((1..manifest.shards).map(|_| shard::spawn(spec.clone(), None)));
-                shards
-            }
-            InstanceMode::PerConnection => Vec::new(),
-        };
+        .map_err(load_err)?;
         let version = {
             let mut versions = lock(&self.versions);
             let v = versions.entry(name.to_string()).or_insert(0);
             *v += 1;
             *v
         };
-        let plugin = Arc::new(Plugin {
-            name: plugin_name,
-            version,
-            hash: compiled.hash,
-            manifest,
-            size: compiled.size,
-            compile_time: compiled.compile_time,
-            spec,
-            shards,
-            active: current
-                .as_ref()
-                .map(|c| c.active.clone())
-                .unwrap_or_default(),
-        });
+        let active = current
+            .as_ref()
+            .map(|c| c.active.clone())
+            .unwrap_or_default();
+        let plugin = Arc::new(Plugin::start(loaded, manifest, version, active));
         let routes: Vec<String> = plugin
             .manifest
             .routes
@@ -395,6 +299,15 @@ impl Registry {
         lock(&self.plugins).insert(name.to_string(), plugin);
         self.rebuild_routes();
         Ok(())
+    }
+
+    /// Drop every version at shutdown: no route is served any more, and
+    /// each shard stops once its open connections have finished (their
+    /// `on-disconnect` included).
+    pub fn unload_all(&self) {
+        let unloaded = std::mem::take(&mut *lock(&self.plugins));
+        self.routes.store(Arc::new(RouteTable::default()));
+        drop(unloaded);
     }
 
     fn check_routes(

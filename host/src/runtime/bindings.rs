@@ -16,4 +16,3 @@ wasmtime::component::bindgen!({
 pub use self::wasmsock::plugin::types::{
     Accept, CloseInfo, Error as ImportError, Level, Message, Reject, Scope,
 };
-pub use exports::wasmsock::plugin::handler;

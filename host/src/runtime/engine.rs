@@ -1,6 +1,7 @@
 //! The one place that configures wasmtime: every plugin of a server shares
-//! this engine, and every store it makes carries the per-call CPU deadline
-//! and the memory cap.
+//! this engine and its linker (every import a plugin may use, registered
+//! once), and every store it makes carries the per-call CPU deadline and the
+//! memory cap.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use wasmtime::component::Linker;
 use wasmtime::{Cache, CacheConfig, Config, Engine, Store, StoreLimitsBuilder, UpdateDeadline};
 
 use super::state::HostState;
@@ -50,11 +52,14 @@ impl CallBudget {
     }
 }
 
-/// The shared wasmtime engine and the thread that ticks its epoch.
+/// The shared wasmtime engine, its linker, and the thread that ticks its
+/// epoch.
 #[derive(Clone)]
 pub struct WasmEngine {
     /// The engine; cheap to clone, shared by every plugin.
     engine: Engine,
+    /// WASI and the wasmsock interfaces, linked once for every plugin.
+    linker: Arc<Linker<HostState>>,
     /// Stops the ticker thread when the last clone is dropped.
     _ticker: Arc<StopOnDrop>,
 }
@@ -100,6 +105,7 @@ impl WasmEngine {
         let engine = Engine::new(&config)
             .map_err(anyhow::Error::from)
             .context("configuring wasmtime")?;
+        let linker = super::imports::linker(&engine).context("setting up plugin imports")?;
 
         let stop = Arc::new(AtomicBool::new(false));
         let ticker_engine = engine.weak();
@@ -118,6 +124,7 @@ impl WasmEngine {
             .context("starting the epoch thread")?;
         Ok(WasmEngine {
             engine,
+            linker: Arc::new(linker),
             _ticker: Arc::new(StopOnDrop(stop)),
         })
     }
@@ -125,6 +132,11 @@ impl WasmEngine {
     /// The wasmtime engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The linker every plugin is checked against and instantiated with.
+    pub fn linker(&self) -> &Linker<HostState> {
+        &self.linker
     }
 
     /// A store with the plugin's memory cap and a deadline check that yields

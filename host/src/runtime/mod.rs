@@ -1,18 +1,20 @@
-//! Running plugins: the wasmtime engine, the generated bindings, the host
-//! side of each imported interface, and shards (a store and instance owned by
-//! one task).
+//! Running plugins: the wasmtime engine and its linker, the generated
+//! bindings, the host side of each imported interface, shards (a store and
+//! instance owned by one task), each connection's outbound queue and the
+//! registry of every connection.
 
-pub mod bindings;
-pub mod engine;
-pub mod health;
+pub(crate) mod bindings;
+pub(crate) mod connections;
+pub(crate) mod engine;
+pub(crate) mod health;
 mod imports;
-pub mod log_budget;
-pub mod shard;
-pub mod state;
+pub(crate) mod log_budget;
+pub(crate) mod outbox;
+pub(crate) mod shard;
+pub(crate) mod state;
 mod stdio;
 
 pub use engine::WasmEngine;
-pub use imports::{add_to_linker, linker, sendable_close_code, MAX_CLOSE_REASON};
 
 /// The error a call fails with when it runs past its CPU budget.
 #[derive(Debug, Clone, Copy, thiserror::Error)]

@@ -19,18 +19,16 @@ use super::bindings::{Accept, CloseInfo, ConsumerPre, Message, Reject, Scope};
 use super::engine::{CallBudget, WasmEngine};
 use super::health::Health;
 use super::log_budget::LogBudget;
+use super::outbox::{Outbound, Outbox};
 use super::state::{ConnMap, HostState};
 use super::stdio::LogStream;
 use super::DeadlineExceeded;
+use crate::close;
 use crate::config::WasiGrants;
-use crate::server::outbox::{Outbound, Outbox};
 
 /// Requests a shard can queue before senders wait: the backpressure that
 /// slows readers of busy connections instead of buffering without bound.
 const INBOX_CAPACITY: usize = 1024;
-
-/// Close code for connections of a broken instance (RFC 6455: internal error).
-pub const CLOSE_INTERNAL_ERROR: u16 = 1011;
 
 /// Everything needed to build instances of one plugin version.
 pub struct ShardSpec {
@@ -54,14 +52,35 @@ pub struct ShardSpec {
     pub grants: WasiGrants,
     /// Failures, quarantine and counters of this version.
     pub health: Arc<Health>,
+    /// Where the shards' log lines go (the plugin's and the host's about
+    /// it): the global subscriber when `None`; the test harness captures
+    /// them with its own.
+    pub log: Option<tracing::Dispatch>,
 }
 
 /// Shard tasks running, all plugins and versions together.
 static LIVE_SHARDS: AtomicUsize = AtomicUsize::new(0);
 
+/// Woken each time the last live shard stops.
+static ALL_STOPPED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
 /// Shard tasks running now, all plugins and versions together.
 pub fn live_shards() -> usize {
     LIVE_SHARDS.load(Ordering::Relaxed)
+}
+
+/// Wait until no shard task runs: each has handled what was queued for it
+/// (the `on-disconnect` of every closed connection) and stopped because
+/// every handle to it is gone. Shutdown waits on this, bounded, after the
+/// registry has dropped its versions.
+pub async fn all_stopped() {
+    loop {
+        let stopped = ALL_STOPPED.notified();
+        if live_shards() == 0 {
+            return;
+        }
+        stopped.await;
+    }
 }
 
 /// A live instance and its store.
@@ -90,27 +109,8 @@ impl ShardSpec {
             log_lines_per_second: manifest.log_lines_per_second,
             grants: manifest.wasi.clone(),
             health: Arc::new(Health::new(manifest.quarantine)),
+            log: None,
         }
-    }
-
-    /// The spec of a loaded plugin version with its first instance: the
-    /// proof that the plugin instantiates before it serves anything.
-    pub async fn with_first_instance(
-        engine: WasmEngine,
-        pre: ConsumerPre<HostState>,
-        plugin: Arc<str>,
-        manifest: &crate::config::Manifest,
-        max_message_size: usize,
-    ) -> anyhow::Result<(Arc<ShardSpec>, Instance)> {
-        let spec = Arc::new(ShardSpec::new(
-            engine,
-            pre,
-            plugin,
-            manifest,
-            max_message_size,
-        ));
-        let first = spec.instantiate().await?;
-        Ok((spec, first))
     }
 
     /// The WASI context of a new instance: stdout and stderr into the log,
@@ -266,6 +266,12 @@ pub struct ShardHandle {
 }
 
 impl ShardHandle {
+    /// A handle on a bare channel, for unit tests of what holds handles.
+    #[cfg(test)]
+    pub(crate) fn from_sender(tx: mpsc::Sender<Request>) -> ShardHandle {
+        ShardHandle { tx }
+    }
+
     /// Queue a request, waiting while the inbox is full. Fails only if the
     /// shard task is gone.
     pub async fn send(&self, req: Request) -> Result<(), ShardGone> {
@@ -286,24 +292,15 @@ impl ShardHandle {
 pub struct ShardGone;
 
 /// Start a shard task, optionally with an instance already built (the one
-/// that proved the plugin instantiates).
+/// that proved the plugin instantiates). Its log lines go where the spec
+/// says.
 pub fn spawn(spec: Arc<ShardSpec>, instance: Option<Instance>) -> ShardHandle {
-    let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
-    tokio::spawn(run(spec, instance, rx));
-    ShardHandle { tx }
-}
-
-/// Like [`spawn`], with the shard's log lines (the plugin's and the host's
-/// about it) going to `dispatch` instead of the global subscriber: how the
-/// test harness captures a plugin's log.
-pub(crate) fn spawn_with_dispatch(
-    spec: Arc<ShardSpec>,
-    instance: Option<Instance>,
-    dispatch: tracing::Dispatch,
-) -> ShardHandle {
     use tracing::instrument::WithSubscriber as _;
     let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
-    tokio::spawn(run(spec, instance, rx).with_subscriber(dispatch));
+    match spec.log.clone() {
+        Some(dispatch) => tokio::spawn(run(spec, instance, rx).with_subscriber(dispatch)),
+        None => tokio::spawn(run(spec, instance, rx)),
+    };
     ShardHandle { tx }
 }
 
@@ -320,8 +317,10 @@ impl LiveShard {
 
 impl Drop for LiveShard {
     fn drop(&mut self) {
-        LIVE_SHARDS.fetch_sub(1, Ordering::Relaxed);
         self.0.live_shards.fetch_sub(1, Ordering::Relaxed);
+        if LIVE_SHARDS.fetch_sub(1, Ordering::AcqRel) == 1 {
+            ALL_STOPPED.notify_waiters();
+        }
     }
 }
 
@@ -362,7 +361,7 @@ async fn run(
             tracing::error!(plugin = &*spec.plugin, conn, "plugin failed; closing its connections with 1011 and rebuilding the instance: {why}");
             for (_, outbox) in inst.store.data_mut().conns.drain() {
                 let _ = outbox.push(Outbound::Close {
-                    code: CLOSE_INTERNAL_ERROR,
+                    code: close::INTERNAL_ERROR,
                     reason: "plugin failed".into(),
                 });
             }

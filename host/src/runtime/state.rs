@@ -10,7 +10,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::engine::CallBudget;
 use super::log_budget::LogBudget;
-use crate::server::outbox::Outbox;
+use super::outbox::Outbox;
 
 /// Per-store host state of one plugin instance (a shard).
 pub struct HostState {

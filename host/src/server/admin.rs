@@ -46,6 +46,9 @@ pub struct Connections {
     pub websocket: usize,
     /// Connections accepted since start.
     pub accepted: u64,
+    /// Connections in the connection registry: admitted by a plugin and not
+    /// yet ended.
+    pub registered: usize,
 }
 
 /// One plugin's state.
@@ -133,6 +136,7 @@ pub fn status(registry: &Registry, stats: &Stats) -> Status {
             open: stats.open.load(Ordering::Relaxed),
             websocket: stats.websockets.load(Ordering::Relaxed),
             accepted: stats.accepted.load(Ordering::Relaxed),
+            registered: registry.connections().len(),
         },
         shards: live_shards(),
         rss_bytes: rss_bytes(),

@@ -1,6 +1,6 @@
-//! One connection from accept to close: handshake, routing, `on-connect`,
-//! then the message pump between the socket, the plugin's shard and the
-//! connection's outbound queue.
+//! One connection from accept to close: the request head, admission (the
+//! session decides), the 101, then the message pump between the socket, the
+//! plugin's shard and the connection's outbound queue.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,40 +10,22 @@ use std::time::{Duration, Instant};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
-use super::handshake::{self, check_header, read_head, RequestHead};
-use super::outbox::{Batch, Outbound, Outbox};
+use super::handshake::{self, read_head};
 use super::read_ahead::ReadAhead;
-use super::scope;
+use crate::close;
 use crate::config::Limits;
 use crate::plugins::Registry;
-use crate::runtime::bindings::{Accept, CloseInfo, Message, Reject};
-use crate::runtime::shard::{ConnectOutcome, Request, ShardHandle, CLOSE_INTERNAL_ERROR};
-
-/// Close code sent to a client whose outbound queue overflowed (policy
-/// violation: it does not read what it is sent).
-pub const CLOSE_QUEUE_FULL: u16 = 1008;
-/// Close code sent on shutdown (going away).
-pub const CLOSE_GOING_AWAY: u16 = 1001;
-/// Code reported when the transport ended without a close frame.
-pub const CLOSE_ABNORMAL: u16 = 1006;
-/// Code reported when a close frame carried no code.
-pub const CLOSE_NO_STATUS: u16 = 1005;
-
-/// A connection that ended without a completed close handshake (1006).
-fn abnormal(reason: impl Into<String>, by_client: bool) -> CloseInfo {
-    CloseInfo {
-        code: CLOSE_ABNORMAL,
-        reason: reason.into(),
-        by_client,
-    }
-}
+use crate::runtime::bindings::{CloseInfo, Message};
+use crate::runtime::outbox::{Batch, Outbound, Outbox};
+use crate::runtime::shard::{Request, ShardHandle};
+use crate::session::{self, abnormal, Admission, Refusal, RequestHead, Session, Upgrade};
 
 /// Counts an upgraded connection as open until dropped.
 struct OpenSocket<'a>(&'a super::Stats);
@@ -54,24 +36,32 @@ impl Drop for OpenSocket<'_> {
     }
 }
 
-/// Ids are unique per process and never reused.
-static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
-
 /// What every connection task shares.
 pub struct ConnContext {
     /// Routes and plugins.
     pub registry: Arc<Registry>,
-    /// Connection limits.
-    pub limits: Limits,
+    /// The admission step, with the connection registry and the limits.
+    pub admission: Admission,
     /// tungstenite's settings derived from the limits.
     pub ws_config: WebSocketConfig,
     /// Live counts for the admin status.
     pub stats: Arc<super::Stats>,
 }
 
+impl ConnContext {
+    fn limits(&self) -> &Limits {
+        &self.admission.limits
+    }
+}
+
 type Socket = WebSocketStream<ReadAhead<TcpStream>>;
 type Sink = SplitSink<Socket, WsMessage>;
 type Source = SplitStream<Socket>;
+
+/// Answer a request that was not admitted.
+async fn refuse(stream: &mut TcpStream, refusal: &Refusal) {
+    let _ = handshake::respond(stream, refusal.status, &refusal.headers, &refusal.body).await;
+}
 
 /// Serve one accepted TCP connection to the end.
 pub async fn serve(
@@ -81,10 +71,10 @@ pub async fn serve(
     shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let limits = &ctx.limits;
+    let limits = ctx.limits();
     let mut head = match tokio::time::timeout(
-        limits.handshake_timeout(),
-        read_head(&mut stream, limits.max_header_bytes as usize),
+        limits.handshake_timeout,
+        read_head(&mut stream, limits.max_header_bytes),
     )
     .await
     {
@@ -104,53 +94,17 @@ pub async fn serve(
         }
         Ok(Ok(head)) => head,
     };
-    let Some(route) = ctx.registry.route(&head.path) else {
-        let body = format!("no plugin serves {}\n", head.path);
-        let _ = handshake::respond(&mut stream, 404, &[], &body).await;
-        return;
+    let route = match session::route(&*ctx.registry, &head.path) {
+        Ok(route) => route,
+        Err(refusal) => return refuse(&mut stream, &refusal).await,
     };
-    if let Err((status, headers, body)) = check_upgrade(&head) {
-        let _ = handshake::respond(&mut stream, status, &headers, body).await;
-        return;
+    if let Err(refusal) = check_upgrade(&head) {
+        return refuse(&mut stream, &refusal).await;
     }
-    let plugin = route.target;
-    if let Some(origin) = head.header("origin") {
-        let allowed = &plugin.manifest.allowed_origins;
-        if !allowed.is_empty()
-            && !allowed
-                .iter()
-                .any(|a| a.eq_ignore_ascii_case(origin.trim()))
-        {
-            let body = format!("origin {origin} is not allowed\n");
-            let _ = handshake::respond(&mut stream, 403, &[], &body).await;
-            return;
-        }
-    }
-    if let Some(q) = plugin.health().quarantined() {
-        let left = q.until.saturating_duration_since(Instant::now());
-        let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-        let body = format!(
-            "plugin `{}` is quarantined for {secs} more s after {} failures; last failure: {}\n",
-            plugin.name, q.failures, q.reason
-        );
-        let headers = [("Retry-After".to_string(), secs.max(1).to_string())];
-        let _ = handshake::respond(&mut stream, 503, &headers, &body).await;
-        return;
-    }
-    let Some(_slot) = plugin.admit() else {
-        let body = format!("plugin `{}` is at its connection limit\n", plugin.name);
-        let _ = handshake::respond(&mut stream, 503, &[], &body).await;
-        return;
+    let (session, upgrade) = match ctx.admission.admit(route, &head, peer).await {
+        Ok(admitted) => admitted,
+        Err(refusal) => return refuse(&mut stream, &refusal).await,
     };
-    let conn = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
-    let outbox = Arc::new(Outbox::new(
-        limits.outbound_queue_messages as usize,
-        limits.outbound_queue_bytes as usize,
-    ));
-    let shard = plugin.shard_for(conn);
-    let (reply, answer) = oneshot::channel();
-    let scope = scope::build(&head, route.pattern.as_str(), route.params, peer);
-    let offered = scope.subprotocols.clone();
     // Keep only what the upgrade needs: the head itself (path, headers)
     // would otherwise live as long as the connection.
     let key = head
@@ -159,231 +113,160 @@ pub async fn serve(
         .to_owned();
     let rest = std::mem::take(&mut head.rest);
     drop(head);
-    if shard
-        .send(Request::Connect {
-            conn,
-            scope,
-            outbox: outbox.clone(),
-            reply,
-        })
-        .await
-        .is_err()
-    {
-        let _ = handshake::respond(&mut stream, 503, &[], "plugin unavailable\n").await;
-        return;
-    }
-    let accept = match answer.await.unwrap_or(ConnectOutcome::Failed) {
-        ConnectOutcome::Accept(accept) => accept,
-        ConnectOutcome::Reject(reject) => {
-            let (status, headers, body) = rejection(&plugin.name, reject);
-            let _ = handshake::respond(&mut stream, status, &headers, &body).await;
-            return;
-        }
-        ConnectOutcome::Failed => {
-            let _ = handshake::respond(&mut stream, 500, &[], "plugin failed\n").await;
-            return;
-        }
-    };
-    // Accepted: from here on the plugin hears `on-disconnect` exactly once.
-    let info = run_accepted(
-        stream,
-        key,
-        rest,
-        accept,
-        &offered,
-        conn,
-        &outbox,
-        &shard,
-        &ctx,
+    let conn = Connection {
+        session,
+        ctx,
         shutdown,
-        &plugin.name,
-    )
-    .await;
-    outbox.shut();
-    tracing::debug!(
-        conn,
-        code = info.code,
-        by_client = info.by_client,
-        "connection closed"
-    );
-    let _ = shard.send(Request::Disconnect { conn, info }).await;
+    };
+    conn.run(stream, key, rest, upgrade).await;
 }
 
 /// Answer a connection over the server's limit with 503, after reading its
 /// request head (briefly) so the answer is not lost to a reset.
 pub async fn refuse_busy(mut stream: TcpStream, ctx: &ConnContext) {
-    let wait = ctx.limits.handshake_timeout().min(Duration::from_secs(2));
-    let _ = tokio::time::timeout(
-        wait,
-        read_head(&mut stream, ctx.limits.max_header_bytes as usize),
-    )
-    .await;
+    let limits = ctx.limits();
+    let wait = limits.handshake_timeout.min(Duration::from_secs(2));
+    let _ = tokio::time::timeout(wait, read_head(&mut stream, limits.max_header_bytes)).await;
     let _ = handshake::respond(&mut stream, 503, &[], "server at its connection limit\n").await;
 }
 
-/// A plain HTTP answer: status, headers, body.
-type HttpAnswer = (u16, Vec<(String, String)>, &'static str);
-
 /// The checks of RFC 6455 section 4.2.1 beyond routing.
-fn check_upgrade(head: &RequestHead) -> Result<(), HttpAnswer> {
+fn check_upgrade(head: &RequestHead) -> Result<(), Refusal> {
+    use crate::session::Refused::BadRequest;
     if !head.is_upgrade() {
-        let h = vec![("Upgrade".to_string(), "websocket".to_string())];
-        return Err((
+        return Err(Refusal::new(
+            BadRequest,
             426,
-            h,
             "this path serves WebSocket connections only; send an upgrade request\n",
-        ));
+        )
+        .with_header("Upgrade", "websocket"));
     }
     if head.method != "GET" {
-        return Err((
-            405,
-            vec![("Allow".into(), "GET".into())],
-            "a WebSocket upgrade must use GET\n",
-        ));
+        return Err(
+            Refusal::new(BadRequest, 405, "a WebSocket upgrade must use GET\n")
+                .with_header("Allow", "GET"),
+        );
     }
     if head.header("sec-websocket-version").map(str::trim) != Some("13") {
-        let h = vec![("Sec-WebSocket-Version".to_string(), "13".to_string())];
-        return Err((
+        return Err(Refusal::new(
+            BadRequest,
             426,
-            h,
             "unsupported Sec-WebSocket-Version; this server speaks version 13\n",
-        ));
+        )
+        .with_header("Sec-WebSocket-Version", "13"));
     }
     if head
         .header("sec-websocket-key")
         .is_none_or(|k| k.trim().is_empty())
     {
-        return Err((400, Vec::new(), "missing Sec-WebSocket-Key header\n"));
+        return Err(Refusal::new(
+            BadRequest,
+            400,
+            "missing Sec-WebSocket-Key header\n",
+        ));
     }
     Ok(())
 }
 
-/// Headers a plugin asked for, minus the ones it may not set (logged).
-pub(crate) fn allowed_headers(
-    plugin: &str,
-    headers: Vec<(String, String)>,
-) -> Vec<(String, String)> {
-    headers
-        .into_iter()
-        .filter(|(n, v)| match check_header(n, v) {
-            Ok(()) => true,
-            Err(why) => {
-                tracing::warn!(plugin, "header dropped: {why}");
-                false
+/// An admitted connection's task: it owns the session (outbox, shard, its
+/// places in the registry and under the plugin's limit) and plays the
+/// connection until it ends, then finishes the session.
+struct Connection {
+    /// What admission gave: the plugin hears `on-disconnect` when it ends.
+    session: Session,
+    /// Shared by every connection task.
+    ctx: Arc<ConnContext>,
+    /// Flips to true when the server shuts down.
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Connection {
+    /// Answer 101, pump messages until the connection ends, and give the
+    /// plugin its `on-disconnect`.
+    async fn run(mut self, stream: TcpStream, key: String, rest: Vec<u8>, upgrade: Upgrade) {
+        let info = self.pump(stream, key, rest, upgrade).await;
+        self.session.finish(info).await;
+    }
+
+    async fn pump(
+        &mut self,
+        mut stream: TcpStream,
+        key: String,
+        rest: Vec<u8>,
+        upgrade: Upgrade,
+    ) -> CloseInfo {
+        let Upgrade {
+            subprotocol,
+            headers,
+        } = upgrade;
+        if let Err(e) =
+            handshake::switch_protocols(&mut stream, &key, subprotocol.as_deref(), &headers).await
+        {
+            return abnormal(format!("upgrade response failed: {e}"), true);
+        }
+        drop((key, subprotocol, headers));
+        let ctx = &*self.ctx;
+        ctx.stats.websockets.fetch_add(1, Ordering::Relaxed);
+        let _open = OpenSocket(&ctx.stats);
+        let ws = WebSocketStream::from_partially_read(
+            ReadAhead::new(stream),
+            rest,
+            Role::Server,
+            Some(ctx.ws_config),
+        )
+        .await;
+        let (mut sink, mut source) = ws.split();
+        let close_timeout = ctx.limits().close_timeout;
+        let (conn, outbox, shard) = (self.session.id, &*self.session.outbox, &self.session.shard);
+
+        let activity = Activity::new();
+        let reader = read_loop(&mut source, conn, shard, &activity);
+        tokio::pin!(reader);
+        let first = {
+            let writer = write_loop(&mut sink, outbox);
+            tokio::pin!(writer);
+            let keepalive = keepalive(&activity, outbox, ctx.limits());
+            tokio::pin!(keepalive);
+            tokio::select! {
+                end = &mut reader => Err(end),
+                end = &mut writer => Ok(end),
+                end = &mut keepalive => match end {
+                    Silence::Idle => Ok(WriteEnd::Close(close::GOING_AWAY, "idle timeout".into())),
+                    // A peer that does not answer pings will not answer a
+                    // close frame either: drop it.
+                    Silence::Dead => return abnormal("no answer to ping", true),
+                },
+                _ = self.shutdown.wait_for(|stop| *stop) => {
+                    Ok(WriteEnd::Close(close::GOING_AWAY, "server shutting down".into()))
+                }
             }
-        })
-        .collect()
-}
-
-pub(crate) fn rejection(plugin: &str, reject: Reject) -> (u16, Vec<(String, String)>, String) {
-    let status = if (400..=599).contains(&reject.status) {
-        reject.status
-    } else {
-        tracing::warn!(
-            plugin,
-            "on-connect rejected with status {}, which is not 400-599; answering 500",
-            reject.status
-        );
-        500
-    };
-    (status, allowed_headers(plugin, reject.headers), reject.body)
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn run_accepted(
-    mut stream: TcpStream,
-    key: String,
-    rest: Vec<u8>,
-    accept: Accept,
-    offered: &[String],
-    conn: u64,
-    outbox: &Outbox,
-    shard: &ShardHandle,
-    ctx: &ConnContext,
-    mut shutdown: watch::Receiver<bool>,
-    plugin: &str,
-) -> CloseInfo {
-    if let Some(p) = &accept.subprotocol {
-        if !offered.iter().any(|o| o == p) {
-            let why = format!(
-                "on-connect chose subprotocol {p:?}, which the client did not offer ({offered:?})"
-            );
-            tracing::error!(plugin, conn, "{why}; answering 500");
-            let _ = handshake::respond(
-                &mut stream,
-                500,
-                &[],
-                "plugin chose a subprotocol the client did not offer\n",
-            )
-            .await;
-            return abnormal(why, false);
-        }
-    }
-    let headers = allowed_headers(plugin, accept.headers);
-    if let Err(e) =
-        handshake::switch_protocols(&mut stream, &key, accept.subprotocol.as_deref(), &headers)
+        };
+        let ended_by_server = match first {
+            Ok(end) => end,
+            Err(end) => return finish_client_close(end, &mut sink, close_timeout).await,
+        };
+        // The server side starts the close: send our frame, then wait
+        // (bounded) for the client's answering frame.
+        let (code, reason) = match ended_by_server {
+            WriteEnd::Close(code, reason) => (code, reason),
+            WriteEnd::Overflow => (close::QUEUE_FULL, "outbound queue full".to_string()),
+            WriteEnd::Failed(e) => return abnormal(e, true),
+        };
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.clone().into(),
+        };
+        if tokio::time::timeout(close_timeout, sink.send(WsMessage::Close(Some(frame))))
             .await
-    {
-        return abnormal(format!("upgrade response failed: {e}"), true);
-    }
-    drop(headers);
-    ctx.stats.websockets.fetch_add(1, Ordering::Relaxed);
-    let _open = OpenSocket(&ctx.stats);
-    let ws = WebSocketStream::from_partially_read(
-        ReadAhead::new(stream),
-        rest,
-        Role::Server,
-        Some(ctx.ws_config),
-    )
-    .await;
-    let (mut sink, mut source) = ws.split();
-    let close_timeout = Duration::from_millis(ctx.limits.close_timeout_ms);
-
-    let activity = Activity::new();
-    let reader = read_loop(&mut source, conn, shard, &activity);
-    tokio::pin!(reader);
-    let first = {
-        let writer = write_loop(&mut sink, outbox);
-        tokio::pin!(writer);
-        let keepalive = keepalive(&activity, outbox, &ctx.limits);
-        tokio::pin!(keepalive);
-        tokio::select! {
-            end = &mut reader => Err(end),
-            end = &mut writer => Ok(end),
-            end = &mut keepalive => match end {
-                Silence::Idle => Ok(WriteEnd::Close(CLOSE_GOING_AWAY, "idle timeout".into())),
-                // A peer that does not answer pings will not answer a close
-                // frame either: drop it.
-                Silence::Dead => return abnormal("no answer to ping", true),
-            },
-            _ = shutdown.wait_for(|stop| *stop) => Ok(WriteEnd::Close(CLOSE_GOING_AWAY, "server shutting down".into())),
+            .is_ok()
+        {
+            let _ = tokio::time::timeout(close_timeout, &mut reader).await;
         }
-    };
-    let ended_by_server = match first {
-        Ok(end) => end,
-        Err(end) => return finish_client_close(end, &mut sink, close_timeout).await,
-    };
-    // The server side starts the close: send our frame, then wait (bounded)
-    // for the client's answering frame.
-    let (code, reason) = match ended_by_server {
-        WriteEnd::Close(code, reason) => (code, reason),
-        WriteEnd::Overflow => (CLOSE_QUEUE_FULL, "outbound queue full".to_string()),
-        WriteEnd::Failed(e) => return abnormal(e, true),
-    };
-    let frame = CloseFrame {
-        code: CloseCode::from(code),
-        reason: reason.clone().into(),
-    };
-    if tokio::time::timeout(close_timeout, sink.send(WsMessage::Close(Some(frame))))
-        .await
-        .is_ok()
-    {
-        let _ = tokio::time::timeout(close_timeout, &mut reader).await;
-    }
-    CloseInfo {
-        code,
-        reason,
-        by_client: false,
+        CloseInfo {
+            code,
+            reason,
+            by_client: false,
+        }
     }
 }
 
@@ -443,11 +326,10 @@ enum Silence {
 /// Ping a quiet client, notice a dead one, close an idle one. Never
 /// resolves when keepalive and the idle timeout are both off.
 async fn keepalive(activity: &Activity, outbox: &Outbox, limits: &Limits) -> Silence {
-    let (interval, timeout, idle) = (
-        limits.ping_interval_ms,
-        limits.ping_timeout_ms,
-        limits.idle_timeout_ms,
-    );
+    let ms = |d: Duration| d.as_millis() as u64;
+    let interval = limits.ping_interval.map_or(0, ms);
+    let timeout = ms(limits.ping_timeout);
+    let idle = limits.idle_timeout.map_or(0, ms);
     if interval == 0 && idle == 0 {
         return std::future::pending().await;
     }
@@ -506,6 +388,7 @@ async fn read_loop(
             Some(Ok(WsMessage::Close(frame))) => return ReadEnd::Closed(frame),
             Some(Ok(_)) => continue, // ping and pong are answered by tungstenite
         };
+        activity.data.store(now, Ordering::Relaxed);
         // Wait for room first and build the request after: a pending send
         // would hold the request inside every connection's future.
         let Ok(slot) = shard.reserve().await else {
@@ -524,7 +407,12 @@ async fn write_loop(sink: &mut Sink, outbox: &Outbox) -> WriteEnd {
         }
         for item in batch.items.drain(..) {
             let frame = match item {
-                Outbound::Message(m) => m,
+                Outbound::Text(t) => match Utf8Bytes::try_from(t.into_bytes()) {
+                    Ok(t) => WsMessage::Text(t),
+                    // Texts are built only from `str`s: never reached.
+                    Err(e) => return WriteEnd::Failed(format!("queued text is not UTF-8: {e}")),
+                },
+                Outbound::Binary(b) => WsMessage::Binary(b),
                 Outbound::Ping => WsMessage::Ping(Default::default()),
                 Outbound::Close { code, reason } => {
                     if let Err(e) = sink.flush().await {
@@ -557,7 +445,7 @@ async fn finish_client_close(end: ReadEnd, sink: &mut Sink, close_timeout: Durat
                     by_client: true,
                 },
                 None => CloseInfo {
-                    code: CLOSE_NO_STATUS,
+                    code: close::NO_STATUS,
                     reason: String::new(),
                     by_client: true,
                 },
@@ -566,13 +454,13 @@ async fn finish_client_close(end: ReadEnd, sink: &mut Sink, close_timeout: Durat
         ReadEnd::Dropped => abnormal(String::new(), true),
         ReadEnd::ShardGone => {
             let frame = CloseFrame {
-                code: CloseCode::from(CLOSE_INTERNAL_ERROR),
+                code: CloseCode::from(close::INTERNAL_ERROR),
                 reason: "plugin unavailable".into(),
             };
             let _ =
                 tokio::time::timeout(close_timeout, sink.send(WsMessage::Close(Some(frame)))).await;
             CloseInfo {
-                code: CLOSE_INTERNAL_ERROR,
+                code: close::INTERNAL_ERROR,
                 reason: "plugin unavailable".into(),
                 by_client: false,
             }
@@ -585,7 +473,7 @@ async fn finish_client_close(end: ReadEnd, sink: &mut Sink, close_timeout: Durat
                 _ => return abnormal(e.to_string(), true),
             };
             let reason = e.to_string();
-            let short = crate::text::truncate(&reason, crate::runtime::MAX_CLOSE_REASON).to_owned();
+            let short = crate::text::truncate(&reason, close::MAX_REASON).to_owned();
             let frame = CloseFrame {
                 code,
                 reason: short.into(),

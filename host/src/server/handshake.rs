@@ -12,47 +12,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
+use crate::session::RequestHead;
+
 /// Most headers a request may carry.
 const MAX_HEADERS: usize = 128;
-
-/// A parsed request head.
-#[derive(Debug)]
-pub struct RequestHead {
-    /// Method, e.g. "GET".
-    pub method: String,
-    /// Path without the query.
-    pub path: String,
-    /// Query without '?'.
-    pub query: String,
-    /// Headers in order, names lower-cased, values decoded lossily.
-    pub headers: Vec<(String, String)>,
-    /// Bytes read after the head (frames a client sent early).
-    pub rest: Vec<u8>,
-}
-
-impl RequestHead {
-    /// The first value of header `name` (lower-case).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// True if some header `name` lists `token` (comma-separated, any case).
-    pub fn has_token(&self, name: &str, token: &str) -> bool {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n == name)
-            .flat_map(|(_, v)| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
-    }
-
-    /// True for a WebSocket upgrade request (RFC 6455 section 4.2.1).
-    pub fn is_upgrade(&self) -> bool {
-        self.has_token("upgrade", "websocket") && self.has_token("connection", "upgrade")
-    }
-}
 
 /// Why a request head could not be read. Each maps to an HTTP status.
 #[derive(Debug, thiserror::Error)]
@@ -137,40 +100,6 @@ pub async fn read_head(stream: &mut TcpStream, max: usize) -> Result<RequestHead
             return Err(HeadError::Io(std::io::ErrorKind::UnexpectedEof.into()));
         }
     }
-}
-
-/// Why a header a plugin asked for cannot be sent.
-pub fn check_header(name: &str, value: &str) -> Result<(), String> {
-    let token = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-    if !token {
-        return Err(format!("{name:?} is not a valid header name"));
-    }
-    if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-        return Err(format!(
-            "the value of header {name:?} contains CR, LF or NUL"
-        ));
-    }
-    let lower = name.to_ascii_lowercase();
-    if lower.starts_with("sec-websocket-")
-        || matches!(
-            lower.as_str(),
-            "upgrade"
-                | "connection"
-                | "content-length"
-                | "transfer-encoding"
-                | "keep-alive"
-                | "te"
-                | "trailer"
-        )
-    {
-        return Err(format!(
-            "header {name:?} is set by the server and may not be given by a plugin"
-        ));
-    }
-    Ok(())
 }
 
 /// The standard reason phrase of a status, or "Status".

@@ -3,11 +3,9 @@
 //! wait for them to finish).
 
 pub mod admin;
-pub mod connection;
-pub mod handshake;
-pub mod outbox;
-pub mod read_ahead;
-pub mod scope;
+mod connection;
+pub(crate) mod handshake;
+mod read_ahead;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -21,6 +19,8 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::config::Limits;
 use crate::plugins::Registry;
+use crate::runtime::shard;
+use crate::session::Admission;
 use connection::ConnContext;
 
 /// Live counts of the listener's connections, read by the admin status.
@@ -65,15 +65,15 @@ const WRITE_BATCH_BYTES: usize = 64 << 10;
 /// tungstenite's settings for the given limits.
 pub fn ws_config(limits: &Limits) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(limits.read_buffer_bytes as usize)
+        .read_buffer_size(limits.read_buffer_bytes)
         // Frames fed from one outbox batch collect in tungstenite's write
         // buffer and go out in one syscall at the batch's flush (a batch
         // past this size is written as it grows). 0 here had meant one
         // `send` per frame.
         .write_buffer_size(WRITE_BATCH_BYTES)
         .max_write_buffer_size(usize::MAX)
-        .max_message_size(Some(limits.max_message_size as usize))
-        .max_frame_size(Some(limits.max_frame_size as usize))
+        .max_message_size(Some(limits.max_message_size))
+        .max_frame_size(Some(limits.max_frame_size))
 }
 
 impl Server {
@@ -90,8 +90,11 @@ impl Server {
         Ok(Server {
             listener,
             ctx: Arc::new(ConnContext {
+                admission: Admission {
+                    connections: registry.connections().clone(),
+                    limits,
+                },
                 registry,
-                limits,
                 ws_config,
                 stats: Arc::default(),
             }),
@@ -109,14 +112,15 @@ impl Server {
     }
 
     /// Accept connections until `shutdown` resolves, then close every
-    /// connection with 1001 and wait (at most `drain`) for them to end.
+    /// connection with 1001 and wait (at most `drain`) for them to end and
+    /// for every plugin to hear their `on-disconnect`.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>, drain: Duration) {
         let (stop_tx, stop_rx) = watch::channel(false);
         // Each connection task holds a clone; when all are dropped, recv()
         // returns None: every connection has finished.
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
         // One permit per open TCP connection, handshakes included.
-        let slots = Arc::new(Semaphore::new(self.ctx.limits.max_connections as usize));
+        let slots = Arc::new(Semaphore::new(self.ctx.admission.limits.max_connections));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -153,9 +157,27 @@ impl Server {
         drop(self.listener);
         let _ = stop_tx.send(true);
         drop(done_tx);
-        if tokio::time::timeout(drain, done_rx.recv()).await.is_err() {
+        let deadline = tokio::time::Instant::now() + drain;
+        if tokio::time::timeout_at(deadline, done_rx.recv())
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 "some connections did not close within {} ms",
+                drain.as_millis()
+            );
+        }
+        // Every connection task has queued its `on-disconnect`; with the
+        // registry's versions dropped too, each shard handles what is queued
+        // and stops.
+        self.ctx.registry.unload_all();
+        if tokio::time::timeout_at(deadline, shard::all_stopped())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "{} plugin shard(s) still busy after {} ms",
+                shard::live_shards(),
                 drain.as_millis()
             );
         }

@@ -45,12 +45,14 @@ impl<S> ReadAhead<S> {
     }
 
     /// The wrapped stream.
-    pub fn get_ref(&self) -> &S {
+    #[cfg(test)]
+    fn get_ref(&self) -> &S {
         &self.inner
     }
 
     /// Capacity held for reading ahead (0 while quiet).
-    pub fn ahead_capacity(&self) -> usize {
+    #[cfg(test)]
+    fn ahead_capacity(&self) -> usize {
         self.ahead.capacity()
     }
 

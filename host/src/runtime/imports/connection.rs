@@ -1,18 +1,10 @@
 //! `wasmsock:plugin/connection`: send to and close the connections this
 //! instance serves. Every bad argument is an error value, never a trap.
 
+use crate::close;
 use crate::runtime::bindings::{wasmsock::plugin::connection::Host, ImportError, Message};
+use crate::runtime::outbox::{Outbound, PushError};
 use crate::runtime::state::HostState;
-use crate::server::outbox::{Outbound, PushError};
-
-/// True for the close codes an endpoint may send (RFC 6455 section 7.4).
-pub fn sendable_close_code(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
-}
-
-/// Longest close reason allowed: a control frame payload is at most 125
-/// bytes, two of which carry the code.
-pub const MAX_CLOSE_REASON: usize = 123;
 
 fn push_error(e: PushError) -> ImportError {
     match e {
@@ -42,7 +34,7 @@ impl Host for HostState {
             .conns
             .get(&conn)
             .ok_or(ImportError::UnknownConnection)?;
-        if !sendable_close_code(code) || reason.len() > MAX_CLOSE_REASON {
+        if !close::sendable(code) || reason.len() > close::MAX_REASON {
             return Err(ImportError::InvalidClose);
         }
         outbox

@@ -5,23 +5,23 @@ mod config;
 mod connection;
 mod log;
 
-pub use connection::{sendable_close_code, MAX_CLOSE_REASON};
-pub use log::{truncate_log_line, MAX_LOG_LINE};
+pub(super) use log::{truncate_log_line, MAX_LOG_LINE};
 
 use wasmtime::component::{HasSelf, Linker};
 
 use super::bindings::{wasmsock, Consumer};
 use super::state::HostState;
 
-/// A linker with everything a plugin may import.
-pub fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<HostState>> {
+/// A linker with everything a plugin may import; the engine wrapper owns
+/// the one a server uses.
+pub(super) fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     add_to_linker(&mut linker)?;
     Ok(linker)
 }
 
 /// Add WASI p2 (with nothing granted) and the wasmsock interfaces.
-pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     Consumer::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
     Ok(())

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use super::handshake::RequestHead;
+use super::RequestHead;
 use crate::runtime::bindings::Scope;
 
 /// Cookies from every `cookie` header: `a=1; b=2` gives `[(a, 1), (b, 2)]`.

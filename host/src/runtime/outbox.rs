@@ -1,20 +1,68 @@
 //! A connection's outbound queue: what plugins send waits here until the
 //! connection task writes it. Bounded in messages and bytes, so a client that
 //! stops reading costs a fixed amount of memory before it is closed.
+//!
+//! It lives on the runtime's floor because the runtime fills it (a plugin's
+//! `send` and `close`, a failed shard's 1011) while the server only drains
+//! it; its payloads are plain bytes, turned into WebSocket frames by the
+//! connection task's writer, so nothing here knows the transport.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
+use bytes::Bytes;
 use tokio::sync::Notify;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::runtime::bindings::Message;
 
+/// The payload of a text message: UTF-8 bytes that can be shared between
+/// queues without a copy (a group send will queue one buffer for every
+/// member). Only built from a `str`, so it is always valid UTF-8.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text(Bytes);
+
+impl Text {
+    /// The text's bytes, for the writer to frame.
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+
+    /// The text itself.
+    pub fn as_str(&self) -> &str {
+        // Built only from `str`s; the fallback cannot be reached.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True for the empty text.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        Text(Bytes::from(s))
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        Text(Bytes::copy_from_slice(s.as_bytes()))
+    }
+}
+
 /// One item for the connection task to write.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outbound {
-    /// A data message.
-    Message(WsMessage),
+    /// A text message.
+    Text(Text),
+    /// A binary message.
+    Binary(Bytes),
     /// A keepalive ping (queued by the host, never by a plugin).
     Ping,
     /// Start the close handshake.
@@ -29,7 +77,8 @@ pub enum Outbound {
 impl Outbound {
     fn len(&self) -> usize {
         match self {
-            Outbound::Message(m) => m.len(),
+            Outbound::Text(t) => t.len(),
+            Outbound::Binary(b) => b.len(),
             Outbound::Ping => 0,
             Outbound::Close { reason, .. } => reason.len() + 2,
         }
@@ -38,10 +87,10 @@ impl Outbound {
 
 impl From<Message> for Outbound {
     fn from(m: Message) -> Self {
-        Outbound::Message(match m {
-            Message::Text(t) => WsMessage::Text(t.into()),
-            Message::Binary(b) => WsMessage::Binary(b.into()),
-        })
+        match m {
+            Message::Text(t) => Outbound::Text(t.into()),
+            Message::Binary(b) => Outbound::Binary(b.into()),
+        }
     }
 }
 
@@ -163,7 +212,7 @@ mod tests {
     use super::*;
 
     fn text(s: &str) -> Outbound {
-        Outbound::Message(WsMessage::Text(s.into()))
+        Outbound::Text(s.into())
     }
 
     #[test]

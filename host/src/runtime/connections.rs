@@ -1,0 +1,174 @@
+//! The connection registry: every connection of the process by id, with
+//! where its output goes, which plugin version serves it and which shard.
+//!
+//! A plugin instance only reaches the connections it serves (its
+//! `HostState::conns`); the registry is the index for everything that must
+//! reach a connection from elsewhere: a group send to members on other
+//! shards, a live upgrade handing a connection to a new shard, the admin
+//! figures.
+//!
+//! Who may hold what:
+//! - The registry owns one [`Entry`] per connection from admission (before
+//!   `on-connect`, so the plugin may send at once) until the connection
+//!   ends. Entries hold `Arc`s, never the socket.
+//! - The connection's [`Registration`] is held by whoever plays the
+//!   connection (the server's connection task, or the test harness's
+//!   `TestConnection`); dropping it removes the entry, on every path out.
+//! - A shard's instance holds the outboxes of the connections it serves, in
+//!   its own map, for its `send` and `close`: the hot path takes no lock of
+//!   the registry.
+//! - Others (groups, upgrades, metrics) look entries up and clone what they
+//!   need; they never keep an `Entry` past the call that uses it, so a
+//!   closed connection's outbox is freed when its task ends.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::outbox::Outbox;
+use super::shard::ShardHandle;
+use super::state::ConnMap;
+
+/// Stripes of the map: connection tasks register and leave concurrently,
+/// and ids are sequential, so consecutive ids land on different locks.
+const STRIPES: usize = 64;
+
+/// What the registry knows of one connection.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Its outbound queue.
+    pub outbox: Arc<Outbox>,
+    /// The plugin serving it.
+    pub plugin: Arc<str>,
+    /// The version of that plugin it was admitted by.
+    pub version: u64,
+    /// The shard whose instance serves it.
+    pub shard: ShardHandle,
+}
+
+/// Every connection of the process (or of one test harness) by id.
+#[derive(Debug)]
+pub struct Connections {
+    /// Entries, striped by id.
+    stripes: Box<[Mutex<ConnMap<Entry>>]>,
+    /// The next id to hand out; ids are never reused.
+    next_id: AtomicU64,
+    /// Entries held now.
+    count: AtomicUsize,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Connections {
+            stripes: (0..STRIPES).map(|_| Mutex::default()).collect(),
+            next_id: AtomicU64::new(1),
+            count: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Connections {
+    /// An empty registry whose ids count from 1.
+    pub fn new() -> Arc<Connections> {
+        Arc::default()
+    }
+
+    /// A fresh connection id, unique within this registry.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn stripe(&self, id: u64) -> MutexGuard<'_, ConnMap<Entry>> {
+        // Every update is one insert or remove: a panic elsewhere cannot
+        // leave a stripe half-changed, so poisoning is ignored.
+        self.stripes[(id % STRIPES as u64) as usize]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Enter connection `id`; the entry lives as long as the returned
+    /// registration.
+    pub fn register(self: &Arc<Self>, id: u64, entry: Entry) -> Registration {
+        if self.stripe(id).insert(id, entry).is_none() {
+            self.count.fetch_add(1, Ordering::Relaxed);
+        }
+        Registration {
+            connections: self.clone(),
+            id,
+        }
+    }
+
+    /// The entry of connection `id`, if it is open.
+    pub fn get(&self, id: u64) -> Option<Entry> {
+        self.stripe(id).get(&id).cloned()
+    }
+
+    /// Connections registered now.
+    pub fn len(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// True when no connection is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn remove(&self, id: u64) {
+        if self.stripe(id).remove(&id).is_some() {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A connection's place in the registry, removed when dropped.
+#[derive(Debug)]
+pub struct Registration {
+    /// The registry holding the entry.
+    connections: Arc<Connections>,
+    /// The connection.
+    id: u64,
+}
+
+impl Registration {
+    /// The connection's id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.connections.remove(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> Entry {
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        Entry {
+            outbox: Arc::new(Outbox::new(1, 1)),
+            plugin: "p".into(),
+            version: 1,
+            shard: ShardHandle::from_sender(tx),
+        }
+    }
+
+    #[test]
+    fn an_entry_lives_as_long_as_its_registration() {
+        let conns = Connections::new();
+        let (a, b) = (conns.next_id(), conns.next_id());
+        assert_eq!((a, b), (1, 2));
+        let ra = conns.register(a, entry());
+        let rb = conns.register(b, entry());
+        assert_eq!(conns.len(), 2);
+        assert_eq!(conns.get(a).map(|e| e.version), Some(1));
+        drop(ra);
+        assert!(conns.get(a).is_none());
+        assert_eq!(conns.len(), 1);
+        assert_eq!(rb.id(), b);
+        drop(rb);
+        assert!(conns.is_empty());
+    }
+}

@@ -1,0 +1,150 @@
+//! What admission answers when it does not admit: an HTTP status, headers
+//! and body sent before any upgrade, and why (for the log and counters);
+//! and the filter on headers a plugin asks the host to send.
+
+/// Why a connection was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// No plugin serves the path (404).
+    NotFound,
+    /// Not a valid WebSocket upgrade (400, 405 or 426).
+    BadRequest,
+    /// A browser origin the plugin does not allow (403).
+    Origin,
+    /// The plugin is quarantined after repeated failures (503).
+    Quarantined,
+    /// The plugin is at its connection limit (503).
+    OverCapacity,
+    /// The plugin's shard is gone (503).
+    Unavailable,
+    /// The plugin's `on-connect` rejected it, with its own answer.
+    Rejected,
+    /// The plugin failed in `on-connect` (trap, deadline, no instance): 500.
+    PluginFailed,
+    /// The plugin chose a subprotocol the client did not offer: 500. The
+    /// text says which.
+    BadSubprotocol(String),
+}
+
+/// A plain HTTP answer to a request that was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Why.
+    pub why: Refused,
+    /// HTTP status.
+    pub status: u16,
+    /// Extra response headers.
+    pub headers: Vec<(String, String)>,
+    /// Response body.
+    pub body: String,
+}
+
+impl Refusal {
+    /// A refusal without extra headers.
+    pub(crate) fn new(why: Refused, status: u16, body: impl Into<String>) -> Refusal {
+        Refusal {
+            why,
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
+    /// The same refusal with one more header.
+    pub(crate) fn with_header(mut self, name: &str, value: impl Into<String>) -> Refusal {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+}
+
+/// Why a header a plugin asked for cannot be sent.
+fn check_header(name: &str, value: &str) -> Result<(), String> {
+    let token = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !token {
+        return Err(format!("{name:?} is not a valid header name"));
+    }
+    if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        return Err(format!(
+            "the value of header {name:?} contains CR, LF or NUL"
+        ));
+    }
+    let lower = name.to_ascii_lowercase();
+    if lower.starts_with("sec-websocket-")
+        || matches!(
+            lower.as_str(),
+            "upgrade"
+                | "connection"
+                | "content-length"
+                | "transfer-encoding"
+                | "keep-alive"
+                | "te"
+                | "trailer"
+        )
+    {
+        return Err(format!(
+            "header {name:?} is set by the server and may not be given by a plugin"
+        ));
+    }
+    Ok(())
+}
+
+/// Headers a plugin asked for, minus the ones it may not set (logged).
+pub(crate) fn allowed_headers(
+    plugin: &str,
+    headers: Vec<(String, String)>,
+) -> Vec<(String, String)> {
+    headers
+        .into_iter()
+        .filter(|(n, v)| match check_header(n, v) {
+            Ok(()) => true,
+            Err(why) => {
+                tracing::warn!(plugin, "header dropped: {why}");
+                false
+            }
+        })
+        .collect()
+}
+
+/// The answer to a plugin's rejection: its status if it is an HTTP error
+/// (500 otherwise, logged), its allowed headers and its body.
+pub(crate) fn rejection(plugin: &str, reject: crate::runtime::bindings::Reject) -> Refusal {
+    let status = if (400..=599).contains(&reject.status) {
+        reject.status
+    } else {
+        tracing::warn!(
+            plugin,
+            "on-connect rejected with status {}, which is not 400-599; answering 500",
+            reject.status
+        );
+        500
+    };
+    Refusal {
+        why: Refused::Rejected,
+        status,
+        headers: allowed_headers(plugin, reject.headers),
+        body: reject.body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_and_malformed_headers_are_dropped() {
+        let kept = allowed_headers(
+            "p",
+            vec![
+                ("X-Ok".into(), "1".into()),
+                ("Sec-WebSocket-Accept".into(), "forged".into()),
+                ("Bad Name".into(), "x".into()),
+                ("X-Split".into(), "a\r\nInjected: 1".into()),
+                ("Content-Length".into(), "0".into()),
+            ],
+        );
+        assert_eq!(kept, vec![("X-Ok".to_string(), "1".to_string())]);
+    }
+}
