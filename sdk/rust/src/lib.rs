@@ -39,21 +39,9 @@
 
 use std::fmt;
 
-/// The bindings generated from `wit/consumer.wit`. Public only so that
-/// [`export_consumer!`] can reach them from the plugin's crate; use the
-/// re-exports at the crate root instead.
 #[doc(hidden)]
 #[allow(missing_docs, clippy::all)]
-pub mod bindings {
-    wit_bindgen::generate!({
-        path: "../../wit",
-        world: "consumer",
-        // The export macro is invoked from the plugin's crate, so it must be
-        // exported and must find these bindings through this crate's path.
-        pub_export_macro: true,
-        default_bindings_module: "wasmsock_sdk::bindings",
-    });
-}
+pub mod bindings;
 
 use bindings::wasmsock::plugin::{config as wit_config, connection as wit_connection};
 
