@@ -43,15 +43,13 @@ use std::fmt;
 #[allow(missing_docs, clippy::all)]
 pub mod bindings;
 
+mod message;
+mod scope;
+
+pub use message::Message;
+pub use scope::Scope;
+
 use bindings::wasmsock::plugin::{config as wit_config, connection as wit_connection};
-
-/// What the host knows about a connection before it is upgraded: path,
-/// query, matched route and its parameters, headers, cookies, offered
-/// subprotocols and the peer address (Channels calls this the scope).
-pub use bindings::wasmsock::plugin::types::Scope;
-
-/// One complete WebSocket data message: text or binary.
-pub use bindings::wasmsock::plugin::types::Message;
 
 /// How a connection ended: close code, reason, and whether the client
 /// started it.
@@ -72,78 +70,6 @@ pub use bindings::wasmsock::plugin::types::Error as SendError;
 
 /// A connection id: unique for the life of the server process, never reused.
 pub type ConnectionId = u64;
-
-fn find<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    fields
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-}
-
-impl Scope {
-    /// The first header called `name` (give it in lower case: the host
-    /// lower-cases header names).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        find(&self.headers, name)
-    }
-
-    /// The cookie called `name`.
-    pub fn cookie(&self, name: &str) -> Option<&str> {
-        find(&self.cookies, name)
-    }
-
-    /// The value captured by the route segment `{name}`.
-    pub fn param(&self, name: &str) -> Option<&str> {
-        find(&self.params, name)
-    }
-
-    /// The first value of `key` in the query string, as sent (no
-    /// percent-decoding). `?a=1&flag` gives `Some("1")` for `a` and
-    /// `Some("")` for `flag`.
-    pub fn query_param(&self, key: &str) -> Option<&str> {
-        self.query
-            .split('&')
-            .map(|kv| kv.split_once('=').unwrap_or((kv, "")))
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v)
-    }
-}
-
-impl Message {
-    /// The text of a text message; `None` for binary.
-    pub fn as_text(&self) -> Option<&str> {
-        match self {
-            Message::Text(t) => Some(t),
-            Message::Binary(_) => None,
-        }
-    }
-
-    /// The payload as bytes, whatever the kind.
-    pub fn as_bytes(&self) -> &[u8] {
-        match self {
-            Message::Text(t) => t.as_bytes(),
-            Message::Binary(b) => b,
-        }
-    }
-
-    /// Payload length in bytes.
-    pub fn len(&self) -> usize {
-        self.as_bytes().len()
-    }
-
-    /// True for an empty payload.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// `"text"` or `"binary"`, for log lines.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Message::Text(_) => "text",
-            Message::Binary(_) => "binary",
-        }
-    }
-}
 
 // The type is generated, so it cannot carry a derive.
 #[allow(clippy::derivable_impls)]
@@ -487,38 +413,6 @@ macro_rules! export_consumer {
 mod tests {
     use super::*;
 
-    fn scope() -> Scope {
-        let pairs = |p: &[(&str, &str)]| {
-            p.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<Vec<_>>()
-        };
-        Scope {
-            path: "/chat/lobby".into(),
-            query: "a=1&flag&a=2&b=x%20y".into(),
-            route: "/chat/{room}".into(),
-            params: pairs(&[("room", "lobby")]),
-            headers: pairs(&[("origin", "https://x"), ("x-two", "1"), ("x-two", "2")]),
-            cookies: pairs(&[("session", "abc")]),
-            subprotocols: vec!["json".into()],
-            remote_addr: "127.0.0.1:1".into(),
-        }
-    }
-
-    #[test]
-    fn scope_lookups_find_the_first_match() {
-        let s = scope();
-        assert_eq!(s.query_param("a"), Some("1"));
-        assert_eq!(s.query_param("flag"), Some(""));
-        assert_eq!(s.query_param("b"), Some("x%20y"), "no decoding");
-        assert_eq!(s.query_param("c"), None);
-        assert_eq!(s.header("x-two"), Some("1"));
-        assert_eq!(s.header("X-Two"), None, "names are lower case");
-        assert_eq!(s.cookie("session"), Some("abc"));
-        assert_eq!(s.param("room"), Some("lobby"));
-        assert_eq!(s.param("user"), None);
-    }
-
     #[test]
     fn builders_and_message_helpers() {
         let a = Accept::default()
@@ -529,14 +423,6 @@ mod tests {
         let r = Reject::new(403).with_body("no").with_header("x-r", "2");
         assert_eq!((r.status, r.body.as_str(), r.headers.len()), (403, "no", 1));
 
-        let t = Message::Text("héllo".into());
-        assert_eq!((t.kind(), t.len(), t.as_text()), ("text", 6, Some("héllo")));
-        let b = Message::Binary(vec![1, 2]);
-        assert_eq!(
-            (b.kind(), b.as_bytes(), b.as_text()),
-            ("binary", &[1u8, 2][..], None)
-        );
-        assert!(Message::Binary(Vec::new()).is_empty());
         assert_eq!(Connection::new(7).to_string(), "7");
     }
 
