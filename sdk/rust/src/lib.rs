@@ -37,8 +37,6 @@
 
 #![deny(missing_docs)]
 
-use std::fmt;
-
 #[doc(hidden)]
 #[allow(missing_docs, clippy::all)]
 pub mod bindings;
@@ -46,158 +44,15 @@ pub mod bindings;
 mod message;
 mod scope;
 
+mod connection;
+mod consumer;
+
+pub use connection::{Connection, ConnectionId, SendError};
+pub use consumer::{Accept, CloseInfo, Consumer, Reject};
 pub use message::Message;
 pub use scope::Scope;
 
-use bindings::wasmsock::plugin::{config as wit_config, connection as wit_connection};
-
-/// How a connection ended: close code, reason, and whether the client
-/// started it.
-pub use bindings::wasmsock::plugin::types::CloseInfo;
-
-/// Accept a connection: the subprotocol to answer with and extra response
-/// headers. [`Accept::default()`] accepts with neither.
-pub use bindings::wasmsock::plugin::types::Accept;
-
-/// Refuse a connection with a plain HTTP response, sent before the upgrade.
-/// Build one with [`Reject::new`].
-pub use bindings::wasmsock::plugin::types::Reject;
-
-/// Why the host refused a `send` or `close`: unknown or closed connection,
-/// message too large, invalid close code or reason, or a full outbound
-/// queue. The host never traps a plugin for these; they are plain values.
-pub use bindings::wasmsock::plugin::types::Error as SendError;
-
-/// A connection id: unique for the life of the server process, never reused.
-pub type ConnectionId = u64;
-
-// The type is generated, so it cannot carry a derive.
-#[allow(clippy::derivable_impls)]
-impl Default for Accept {
-    fn default() -> Accept {
-        Accept {
-            subprotocol: None,
-            headers: Vec::new(),
-        }
-    }
-}
-
-impl Accept {
-    /// Answer with `protocol`, which must be one the client offered
-    /// ([`Scope::subprotocols`]); otherwise the host refuses the handshake.
-    pub fn with_subprotocol(mut self, protocol: impl Into<String>) -> Accept {
-        self.subprotocol = Some(protocol.into());
-        self
-    }
-
-    /// Add a header to the 101 response (not hop-by-hop or
-    /// `sec-websocket-*`: those belong to the host).
-    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Accept {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-}
-
-impl Reject {
-    /// Refuse with `status` (400 to 599; the host answers anything else with
-    /// 500) and an empty body.
-    pub fn new(status: u16) -> Reject {
-        Reject {
-            status,
-            headers: Vec::new(),
-            body: String::new(),
-        }
-    }
-
-    /// Set the response body (sent as `text/plain` unless a `content-type`
-    /// header is added).
-    pub fn with_body(mut self, body: impl Into<String>) -> Reject {
-        self.body = body.into();
-        self
-    }
-
-    /// Add a response header.
-    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Reject {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-}
-
-/// A handle on one connection: its id and the calls that act on it. Cheap to
-/// copy; displays as its id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Connection {
-    id: ConnectionId,
-}
-
-impl Connection {
-    /// A handle on connection `id`. Plugins get theirs from the SDK; this is
-    /// for sending to another connection the instance serves (a chat room).
-    pub fn new(id: ConnectionId) -> Connection {
-        Connection { id }
-    }
-
-    /// The connection's id.
-    pub fn id(&self) -> ConnectionId {
-        self.id
-    }
-
-    /// Queue a message. Returns once queued, not once written.
-    pub fn send(&self, message: &Message) -> Result<(), SendError> {
-        wit_connection::send(self.id, message)
-    }
-
-    /// Queue a text message.
-    pub fn send_text(&self, text: impl Into<String>) -> Result<(), SendError> {
-        self.send(&Message::Text(text.into()))
-    }
-
-    /// Queue a binary message.
-    pub fn send_binary(&self, bytes: impl Into<Vec<u8>>) -> Result<(), SendError> {
-        self.send(&Message::Binary(bytes.into()))
-    }
-
-    /// Start the close handshake with `code` (1000, 1001, 1003, 1007-1014 or
-    /// 3000-4999) and `reason` (at most 123 bytes). [`Consumer::disconnect`]
-    /// follows once the connection is gone.
-    pub fn close(&self, code: u16, reason: &str) -> Result<(), SendError> {
-        wit_connection::close(self.id, code, reason)
-    }
-}
-
-impl fmt::Display for Connection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.id, f)
-    }
-}
-
-/// A WebSocket consumer: one value of the implementing type per connection.
-///
-/// Only [`connect`](Consumer::connect) and [`receive`](Consumer::receive)
-/// are required; the rest have defaults that accept plainly and forget the
-/// connection quietly.
-pub trait Consumer: Sized + 'static {
-    /// A client asks to connect (before the HTTP upgrade). Return the state
-    /// for this connection, or a [`Reject`] to answer with an HTTP error.
-    /// Messages sent from here go out right after the upgrade.
-    fn connect(conn: &Connection, scope: &Scope) -> Result<Self, Reject>;
-
-    /// How to accept once [`connect`](Consumer::connect) succeeded: the
-    /// subprotocol and extra headers. The default picks neither.
-    fn accept(&self, scope: &Scope) -> Accept {
-        let _ = scope;
-        Accept::default()
-    }
-
-    /// A complete message arrived.
-    fn receive(&mut self, conn: &Connection, message: Message);
-
-    /// The connection ended, whoever closed it; the state is dropped after
-    /// this. Called exactly once per accepted connection.
-    fn disconnect(self, conn: &Connection, close: CloseInfo) {
-        let _ = (conn, close);
-    }
-}
+use bindings::wasmsock::plugin::config as wit_config;
 
 /// Logging to the server's log, tagged with the plugin's name. Lines over
 /// the plugin's rate limit are dropped (and counted) by the host.
@@ -412,19 +267,6 @@ macro_rules! export_consumer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn builders_and_message_helpers() {
-        let a = Accept::default()
-            .with_subprotocol("json")
-            .with_header("x-a", "1");
-        assert_eq!(a.subprotocol.as_deref(), Some("json"));
-        assert_eq!(a.headers, vec![("x-a".to_string(), "1".to_string())]);
-        let r = Reject::new(403).with_body("no").with_header("x-r", "2");
-        assert_eq!((r.status, r.body.as_str(), r.headers.len()), (403, "no", 1));
-
-        assert_eq!(Connection::new(7).to_string(), "7");
-    }
 
     #[cfg(feature = "json")]
     #[test]
