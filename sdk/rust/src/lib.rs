@@ -34,6 +34,30 @@
 //! declared by [`export_consumer!`]. A panic traps the instance, and the host
 //! then closes every connection it served and starts a fresh instance with an
 //! empty map, so no state outlives a failure.
+//!
+//! # Source layout
+//!
+//! One file per concern, read in this order. Each is a private module whose
+//! items are re-exported here at the crate root, except `log` and `config`,
+//! which a plugin names as modules (`log::info`, `config::get`).
+//!
+//! - `consumer.rs`: the [`Consumer`] trait a plugin implements, with
+//!   [`Accept`] and [`Reject`] (its answer to a new connection) and
+//!   [`CloseInfo`] (how one ended).
+//! - `export.rs`: [`export_consumer!`], the WIT `handler` export and
+//!   per-connection state map it declares in the plugin's crate, and the
+//!   functions it calls here.
+//! - `scope.rs`: [`Scope`], what `connect` is told, with lookups by name.
+//! - `message.rs`: [`Message`], text or binary, with readers for either.
+//! - `connection.rs`: [`Connection`], `send` and `close` on one connection,
+//!   [`ConnectionId`] and [`SendError`].
+//! - `log.rs`: [`log`], lines in the server's log, and the [`info!`] family
+//!   of macros that format only what the host keeps.
+//! - `config.rs`: [`config`], the manifest's `[config]` table.
+//! - `json.rs` (feature `json`): `Message::json`, `Connection::send_json`
+//!   and `JsonError`.
+//! - `bindings.rs`: the `wit_bindgen::generate!` for `wit/consumer.wit`,
+//!   public only for the macro.
 
 #![deny(missing_docs)]
 
@@ -42,125 +66,22 @@
 pub mod bindings;
 
 pub mod config;
+mod connection;
+mod consumer;
+mod export;
+#[cfg(feature = "json")]
+mod json;
 pub mod log;
-
 mod message;
 mod scope;
 
-mod connection;
-mod consumer;
-
 pub use connection::{Connection, ConnectionId, SendError};
 pub use consumer::{Accept, CloseInfo, Consumer, Reject};
+#[cfg(feature = "json")]
+pub use json::JsonError;
 pub use message::Message;
 pub use scope::Scope;
 
-#[cfg(feature = "json")]
-mod json;
-#[cfg(feature = "json")]
-pub use json::JsonError;
-
-/// Used by [`export_consumer!`]; not part of the API.
+// What export_consumer! expands to calls, as `$crate::__private::..`.
 #[doc(hidden)]
-pub mod __private {
-    use std::cell::RefCell;
-    use std::collections::HashMap;
-    use std::thread::LocalKey;
-
-    use super::*;
-
-    /// The per-connection values of one instance, by connection id.
-    pub type States<T> = LocalKey<RefCell<HashMap<ConnectionId, T>>>;
-
-    pub fn on_connect<T: Consumer>(
-        states: &'static States<T>,
-        id: ConnectionId,
-        scope: Scope,
-    ) -> Result<Accept, Reject> {
-        let conn = Connection::new(id);
-        let value = T::connect(&conn, &scope)?;
-        let accept = value.accept(&scope);
-        states.with(|s| s.borrow_mut().insert(id, value));
-        Ok(accept)
-    }
-
-    pub fn on_message<T: Consumer>(states: &'static States<T>, id: ConnectionId, msg: Message) {
-        // Taken out while the consumer runs, so no borrow is held across
-        // plugin code (which may, for instance, look at other connections).
-        let Some(mut value) = states.with(|s| s.borrow_mut().remove(&id)) else {
-            return; // not accepted by this instance: nothing to deliver to
-        };
-        value.receive(&Connection::new(id), msg);
-        states.with(|s| s.borrow_mut().insert(id, value));
-    }
-
-    pub fn on_disconnect<T: Consumer>(
-        states: &'static States<T>,
-        id: ConnectionId,
-        close: CloseInfo,
-    ) {
-        if let Some(value) = states.with(|s| s.borrow_mut().remove(&id)) {
-            value.disconnect(&Connection::new(id), close);
-        }
-    }
-}
-
-/// Make a component of a [`Consumer`] type: generates the WIT `handler`
-/// export and the per-connection state map. Invoke once, at the crate root
-/// of a `cdylib`: `wasmsock_sdk::export_consumer!(MyConsumer);`.
-#[macro_export]
-macro_rules! export_consumer {
-    ($ty:ty) => {
-        const _: () = {
-            ::std::thread_local! {
-                static STATES: ::std::cell::RefCell<
-                    ::std::collections::HashMap<$crate::ConnectionId, $ty>,
-                > = ::std::cell::RefCell::new(::std::collections::HashMap::new());
-            }
-
-            struct WasmsockExport;
-
-            impl $crate::bindings::exports::wasmsock::plugin::handler::Guest for WasmsockExport {
-                fn on_connect(
-                    conn: $crate::ConnectionId,
-                    scope: $crate::Scope,
-                ) -> ::core::result::Result<$crate::Accept, $crate::Reject> {
-                    $crate::__private::on_connect::<$ty>(&STATES, conn, scope)
-                }
-
-                fn on_message(conn: $crate::ConnectionId, message: $crate::Message) {
-                    $crate::__private::on_message::<$ty>(&STATES, conn, message)
-                }
-
-                fn on_disconnect(conn: $crate::ConnectionId, info: $crate::CloseInfo) {
-                    $crate::__private::on_disconnect::<$ty>(&STATES, conn, info)
-                }
-            }
-
-    $crate::bindings::export!(WasmsockExport with_types_in $crate::bindings);
-        };
-    };
-}
-
-// The helpers are plain Rust over the generated types, so they are tested
-// on the host target (`cargo test --all-features` in this folder); the WIT
-// imports themselves only exist inside a wasm instance.
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[cfg(feature = "json")]
-    #[test]
-    fn json_decodes_text_and_binary_and_reports_errors() {
-        let v: Vec<u32> = Message::Text("[1,2]".into()).json().expect("text JSON");
-        assert_eq!(v, vec![1, 2]);
-        let v: Vec<u32> = Message::Binary(b"[3]".to_vec())
-            .json()
-            .expect("binary JSON");
-        assert_eq!(v, vec![3]);
-        let e = Message::Text("{".into())
-            .json::<Vec<u32>>()
-            .expect_err("bad JSON");
-        assert!(e.to_string().starts_with("invalid JSON"), "{e}");
-    }
-}
+pub use export::__private;
