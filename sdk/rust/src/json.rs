@@ -61,3 +61,24 @@ impl Connection {
         Ok(self.send(&Message::Text(text))?)
     }
 }
+
+// Plain Rust over the generated type, so tested on the host target
+// (`cargo test --all-features` in sdk/rust).
+#[cfg(test)]
+mod tests {
+    use crate::Message;
+
+    #[test]
+    fn json_decodes_text_and_binary_and_reports_errors() {
+        let v: Vec<u32> = Message::Text("[1,2]".into()).json().expect("text JSON");
+        assert_eq!(v, vec![1, 2]);
+        let v: Vec<u32> = Message::Binary(b"[3]".to_vec())
+            .json()
+            .expect("binary JSON");
+        assert_eq!(v, vec![3]);
+        let e = Message::Text("{".into())
+            .json::<Vec<u32>>()
+            .expect_err("bad JSON");
+        assert!(e.to_string().starts_with("invalid JSON"), "{e}");
+    }
+}
