@@ -59,7 +59,7 @@ pub mod text;
 pub mod internals {
     pub use crate::plugins::loader::compile;
     pub use crate::runtime::bindings::Message;
-    pub use crate::runtime::engine::CallBudget;
+    pub use crate::runtime::budget::CallBudget;
     pub use crate::runtime::log_budget::LogBudget;
     pub use crate::runtime::outbox::{Batch, Outbound, Outbox};
     pub use crate::runtime::shard::{spawn, ConnectOutcome, Request, ShardSpec};

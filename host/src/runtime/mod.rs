@@ -4,6 +4,7 @@
 //! registry of every connection.
 
 pub(crate) mod bindings;
+pub(crate) mod budget;
 pub(crate) mod connections;
 pub(crate) mod engine;
 pub(crate) mod health;

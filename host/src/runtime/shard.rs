@@ -16,7 +16,8 @@ use wasmtime::Store;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
 use super::bindings::{Accept, CloseInfo, ConsumerPre, Message, Reject, Scope};
-use super::engine::{CallBudget, WasmEngine};
+use super::budget::CallBudget;
+use super::engine::WasmEngine;
 use super::health::Health;
 use super::log_budget::LogBudget;
 use super::outbox::{Outbound, Outbox};

@@ -8,7 +8,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime::StoreLimits;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::engine::CallBudget;
+use super::budget::CallBudget;
 use super::log_budget::LogBudget;
 use super::outbox::Outbox;
 
