@@ -1,7 +1,11 @@
 //! `wasmsock new NAME --lang LANG`: a ready-to-build echo plugin in a new
-//! folder. The templates (under `host/templates/`) and the WIT are compiled
-//! into the binary, so the command works from any folder; `{{name}}` in a
-//! template becomes the plugin's name.
+//! folder. Its files and the WIT are compiled into the binary, so the
+//! command works from any folder. For Python, JavaScript, C and Go the files
+//! are the repository's example plugin `plugins/echo-LANG/` itself (built by
+//! `scripts/plugins.sh`, tested by `tests/languages.rs`), with the folder's
+//! name `echo-LANG` replaced by the plugin's; Rust, whose example uses the
+//! unpublished SDK, and the README have templates under `host/templates/`,
+//! where `{{name}}` becomes the plugin's name.
 
 use std::fmt;
 use std::io;
@@ -119,7 +123,21 @@ impl Lang {
         }
     }
 
-    /// The template files: path in the scaffold, text.
+    /// The example plugin whose files are this language's scaffold:
+    /// `plugins/NAME/`, where `NAME` stands for the plugin's name. `None`
+    /// for Rust, which has a template of its own.
+    fn example(self) -> Option<&'static str> {
+        match self {
+            Lang::Rust => None,
+            Lang::Python => Some("echo-python"),
+            Lang::Js => Some("echo-javascript"),
+            Lang::C => Some("echo-c"),
+            Lang::Go => Some("echo-go"),
+        }
+    }
+
+    /// The files of the scaffold: path in the scaffold (the same as in the
+    /// example's folder), text.
     fn templates(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Lang::Rust => &[
@@ -129,21 +147,30 @@ impl Lang {
                 (".gitignore", include_str!("../templates/rust/gitignore")),
             ],
             Lang::Python => &[
-                ("app.py", include_str!("../templates/python/app.py")),
-                ("build.sh", include_str!("../templates/python/build.sh")),
+                ("app.py", include_str!("../../plugins/echo-python/app.py")),
+                (
+                    "build.sh",
+                    include_str!("../../plugins/echo-python/build.sh"),
+                ),
             ],
             Lang::Js => &[
-                ("plugin.js", include_str!("../templates/js/plugin.js")),
-                ("build.sh", include_str!("../templates/js/build.sh")),
+                (
+                    "plugin.js",
+                    include_str!("../../plugins/echo-javascript/plugin.js"),
+                ),
+                (
+                    "build.sh",
+                    include_str!("../../plugins/echo-javascript/build.sh"),
+                ),
             ],
             Lang::C => &[
-                ("plugin.c", include_str!("../templates/c/plugin.c")),
-                ("build.sh", include_str!("../templates/c/build.sh")),
+                ("plugin.c", include_str!("../../plugins/echo-c/plugin.c")),
+                ("build.sh", include_str!("../../plugins/echo-c/build.sh")),
             ],
             Lang::Go => &[
-                ("main.go", include_str!("../templates/go/main.go")),
-                ("go.mod", include_str!("../templates/go/go.mod")),
-                ("build.sh", include_str!("../templates/go/build.sh")),
+                ("main.go", include_str!("../../plugins/echo-go/main.go")),
+                ("go.mod", include_str!("../../plugins/echo-go/go.mod")),
+                ("build.sh", include_str!("../../plugins/echo-go/build.sh")),
             ],
         }
     }
@@ -181,7 +208,8 @@ pub enum ScaffoldError {
 }
 
 /// The files of a scaffold for `name` in `lang`: relative path and contents,
-/// `{{name}}` substituted. `build.sh` is the one to make executable.
+/// `{{name}}` (or the example's name) substituted. `build.sh` is the one to
+/// make executable.
 pub fn files(name: &str, lang: Lang) -> Vec<(&'static str, String)> {
     // Cargo refuses package names that start with a digit.
     let krate = if name.starts_with(|c: char| c.is_ascii_digit()) {
@@ -200,7 +228,13 @@ pub fn files(name: &str, lang: Lang) -> Vec<(&'static str, String)> {
     let mut out: Vec<(&'static str, String)> = lang
         .templates()
         .iter()
-        .map(|(path, text)| (*path, fill(text)))
+        .map(|(path, text)| {
+            let text = match lang.example() {
+                Some(example) => text.replace(example, name),
+                None => fill(text),
+            };
+            (*path, text)
+        })
         .collect();
     out.push(("README.md", fill(README)));
     out.push(("wit/consumer.wit", WIT.to_string()));
@@ -276,6 +310,88 @@ mod tests {
                 assert!(!text.contains("{{"), "{lang}: {path} keeps a placeholder");
                 if path == "build.sh" {
                     assert!(text.contains("my-app_2.wasm"), "{lang}: {path}");
+                }
+            }
+        }
+    }
+
+    /// `plugins/NAME/` in the repository.
+    fn example_dir(example: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../plugins")
+            .join(example)
+    }
+
+    /// The example folders are the scaffolds: every file of one (but the
+    /// `wit` link and build leftovers) is in the scaffold, and its `wit`
+    /// is the repository's.
+    #[test]
+    fn examples_are_the_scaffolds() {
+        for lang in LANGS {
+            let Some(example) = lang.example() else {
+                continue;
+            };
+            let dir = example_dir(example);
+            let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .map(|entry| entry.expect("read_dir").file_name())
+                .map(|name| name.to_string_lossy().into_owned())
+                .filter(|name| {
+                    name != "wit"
+                        && name != "__pycache__"
+                        && name != "node_modules"
+                        && !name.ends_with(".wasm")
+                })
+                .collect();
+            on_disk.sort();
+            let mut scaffold: Vec<String> = lang
+                .templates()
+                .iter()
+                .map(|(path, _)| path.to_string())
+                .collect();
+            scaffold.sort();
+            assert_eq!(
+                on_disk, scaffold,
+                "{lang}: the files of plugins/{example}/ are the `wasmsock new --lang {lang}` \
+                 scaffold: list them in Lang::templates (host/src/scaffold.rs)"
+            );
+            let wit = std::fs::read_to_string(dir.join("wit/consumer.wit")).unwrap_or_default();
+            assert!(
+                wit == WIT,
+                "{lang}: plugins/{example}/wit must be a link to ../../wit \
+                 (ln -s ../../wit plugins/{example}/wit)"
+            );
+        }
+    }
+
+    /// The example's name in its files becomes the plugin's name: it must
+    /// only occur as a whole name there, and nothing of the repository's
+    /// layout may reach a scaffold that has to build outside a clone.
+    #[test]
+    fn example_names_are_whole_and_scaffolds_stand_alone() {
+        let name_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        for lang in LANGS {
+            let Some(example) = lang.example() else {
+                continue;
+            };
+            for (path, text) in lang.templates() {
+                for (at, _) in text.match_indices(example) {
+                    let before = text[..at].chars().next_back();
+                    let after = text[at + example.len()..].chars().next();
+                    assert!(
+                        !before.is_some_and(name_char) && !after.is_some_and(name_char),
+                        "plugins/{example}/{path}: {example:?} at byte {at} is part of a \
+                         longer name, which `wasmsock new` would rewrite too"
+                    );
+                }
+            }
+            for (path, text) in files("my-app_2", lang) {
+                for repo_path in ["../", "plugins/"] {
+                    assert!(
+                        !text.contains(repo_path),
+                        "{lang}: {path} refers to the repository ({repo_path:?}), \
+                         but a scaffold must build outside a clone"
+                    );
                 }
             }
         }

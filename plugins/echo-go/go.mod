@@ -1,3 +1,3 @@
-module wasmsock.example/echo-go
+module example.com/echo-go
 
 go 1.24

@@ -1,11 +1,12 @@
-// Echo consumer in Go: accepts every connection, sends every message back
-// unchanged (text stays text, binary stays binary) and logs each disconnect
-// with its close code.
+// echo-go: a wasmsock plugin. It accepts every connection, sends every
+// message back unchanged (text stays text, binary stays binary) and logs
+// each disconnect with its close code.
 //
-// There is no WIT binding generator for Go here, so the few functions of
-// the consumer world are written against the component model's canonical
-// ABI directly (//go:wasmimport, //go:wasmexport); `wasmsock-componentize
-// component` then embeds the world and wraps the module.
+// Go has no WIT binding generator usable here, so the imports and exports
+// of the consumer world (wit/consumer.wit) are declared against the
+// component model's canonical ABI by hand: //go:wasmimport and
+// //go:wasmexport. build.sh then wraps the module into a component with
+// `wasmsock-componentize component`.
 package main
 
 import (
@@ -21,6 +22,7 @@ func send(conn uint64, tag, ptr, length uint32, result unsafe.Pointer)
 //go:wasmimport wasmsock:plugin/log@0.1.0 log
 func logLine(level uint32, ptr unsafe.Pointer, length uint32)
 
+// Levels of the WIT `level` enum, by position.
 const (
 	levelInfo = 2
 	levelWarn = 3
@@ -30,12 +32,11 @@ func log(level uint32, line string) {
 	logLine(level, unsafe.Pointer(unsafe.StringData(line)), uint32(len(line)))
 }
 
-// The host copies arguments in through cabi_realloc before each call. That
-// memory must not come from the Go heap (the collector knows nothing of it,
-// and allocating there from an export called before the one that uses it
-// breaks the runtime), so it comes from a static arena emptied when each
-// export returns. It holds one message of the server's default maximum
-// size (16 MiB) plus room for the handshake's scope.
+// The host copies each callback's arguments in through cabi_realloc. That
+// memory must not come from the Go heap (its collector does not know about
+// it), so it comes from a static arena that is emptied when each callback
+// returns: room for one message of the server's default maximum size
+// (16 MiB) plus the handshake's scope. Raise it with max_message_size.
 var arena [16<<20 + 256<<10]byte
 var used uintptr
 
@@ -48,15 +49,16 @@ func cabiRealloc(old, oldSize, align, newSize uint32) uint32 {
 		panic("echo-go: arguments larger than the arena")
 	}
 	if old != 0 {
-		n := min(oldSize, newSize)
-		copy(arena[start-base:start-base+uintptr(n)], arena[uintptr(old)-base:uintptr(old)-base+uintptr(n)])
+		n := uintptr(min(oldSize, newSize))
+		from := uintptr(old) - base
+		copy(arena[start-base:start-base+n], arena[from:from+n])
 	}
 	used = end - base
 	return uint32(start)
 }
 
-// on-connect's result, result<accept, reject>, is returned in memory:
-// all zeros is ok(accept { subprotocol: none, headers: [] }).
+// on-connect returns result<accept, reject> in memory; all zeros means
+// ok(accept { subprotocol: none, headers: [] }).
 var connectResult [6]uint32
 
 //go:wasmexport wasmsock:plugin/handler@0.1.0#on-connect
@@ -66,9 +68,12 @@ func onConnect(args uint32) uint32 {
 	return uint32(uintptr(unsafe.Pointer(&connectResult)))
 }
 
-// send's result<_, error>: a tag byte, then the error at offset 8.
+// send's result<_, error>: a tag byte, then the error's tag at offset 8.
 var sendResult [3]uint64
 
+// The message arrives as its variant tag (0 text, 1 binary) and its bytes;
+// the same three values send it back.
+//
 //go:wasmexport wasmsock:plugin/handler@0.1.0#on-message
 func onMessage(conn uint64, tag, ptr, length uint32) {
 	send(conn, tag, ptr, length, unsafe.Pointer(&sendResult))

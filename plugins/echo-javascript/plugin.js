@@ -1,4 +1,4 @@
-// {{name}}: a wasmsock plugin. It accepts every connection, sends every
+// echo-javascript: a wasmsock plugin. It accepts every connection, sends every
 // message back unchanged (text stays text, binary stays binary) and logs
 // each disconnect with its close code. Change the three callbacks below.
 import { send } from "wasmsock:plugin/connection@0.1.0";
