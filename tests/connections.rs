@@ -1,12 +1,10 @@
 //! Routing, the scope, rejections, subprotocols, close codes and the
 //! on-disconnect contract, against a real server and the probe plugin.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{closed, install, plugins_dir, raw_http, recv, roundtrip, TestServer};
 use futures_util::SinkExt;
-use support::{closed, install, plugins_dir, raw_http, recv, roundtrip, TestServer};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;

@@ -1,12 +1,10 @@
 //! The echo plugin over real sockets: every kind of message comes back
 //! unchanged, and one shared shard serves a thousand connections.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{self, install, plugins_dir, recv, TestServer};
 use futures_util::{SinkExt, StreamExt};
-use support::{install, plugins_dir, recv, TestServer};
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]

@@ -2,12 +2,10 @@
 //! and every kind of broken file refused with a clear log line while the
 //! previous version keeps serving.
 
-mod support;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::{fixture, install, plugins_dir, roundtrip, wasm, TestServer};
+use crate::support::{fixture, install, plugins_dir, roundtrip, wasm, TestServer};
 
 const WAIT: Duration = Duration::from_secs(10);
 

@@ -1,6 +1,5 @@
-//! Shared by the integration tests: building the plugins, starting a real
-//! `wasmsock serve` on 127.0.0.1 port 0, and WebSocket client helpers.
-#![allow(dead_code)] // each test file uses its own subset
+//! Shared by the integration test modules: building the plugins, starting a
+//! real `wasmsock serve` on 127.0.0.1 port 0, and WebSocket client helpers.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
