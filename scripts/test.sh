@@ -5,6 +5,9 @@
 # which installs their toolchains when missing and skips unchanged ones).
 #
 #   scripts/test.sh [cargo test options]
+#
+# The integration tests are one binary (tests/main.rs, a module per area);
+# one module alone: cargo test -p wasmsock --test integration hot_reload::
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then

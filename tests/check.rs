@@ -1,11 +1,9 @@
 //! `wasmsock check FILE.wasm`: the loader's verdict for plugin authors.
 
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 
-use support::{fixture, plugins_dir, wasm};
+use crate::support::{fixture, plugins_dir, wasm};
 
 fn check(path: &Path) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_wasmsock"))

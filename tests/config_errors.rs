@@ -2,13 +2,11 @@
 //! and what was expected; a bad manifest or a route conflict met while
 //! running is refused and the previous state keeps serving.
 
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{install, plugins_dir, roundtrip, TestServer};
+use crate::support::{install, plugins_dir, roundtrip, TestServer};
 
 const WAIT: Duration = Duration::from_secs(10);
 

@@ -1,12 +1,10 @@
 //! Routing, the scope, rejections, subprotocols, close codes and the
 //! on-disconnect contract, against a real server and the probe plugin.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{closed, install, plugins_dir, raw_http, recv, roundtrip, TestServer};
 use futures_util::SinkExt;
-use support::{closed, install, plugins_dir, raw_http, recv, roundtrip, TestServer};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -336,4 +334,86 @@ async fn plugins_can_ask_which_log_levels_are_kept() {
         roundtrip(&mut ws, "log-enabled").await,
         "trace=false debug=false info=true warn=true error=true"
     );
+}
+
+/// SIGTERM closes every open connection with 1001, and the plugin hears each
+/// one's on-disconnect (code 1001, closed by the server) before the process
+/// exits.
+#[tokio::test]
+async fn shutdown_runs_every_on_disconnect_before_exiting() {
+    const N: usize = 20;
+    let (_dir, mut server) = probe_server("[config]\ngreet = \"true\"\n");
+    let mut ids = Vec::with_capacity(N);
+    let mut clients = Vec::with_capacity(N);
+    for _ in 0..N {
+        let mut ws = server.connect("/probe").await;
+        // on-connect greets with the connection's id.
+        let id = match recv(&mut ws).await {
+            Message::Text(t) => t
+                .strip_prefix("hello ")
+                .and_then(|id| id.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("greeting {t:?}")),
+            other => panic!("expected the greeting, got {other:?}"),
+        };
+        ids.push(id);
+        clients.push(ws);
+    }
+    server
+        .wait_status("every connection open", WAIT, |s| {
+            s["connections"]["websocket"] == N && s["plugins"]["probe"]["connections"] == N
+        })
+        .await;
+    assert_eq!(server.count_log("probe disconnect"), 0, "{}", server.logs());
+
+    // Each client answers the server's close frame, as a browser would.
+    let closers: Vec<_> = clients
+        .into_iter()
+        .map(|mut ws| tokio::spawn(async move { closed(&mut ws).await }))
+        .collect();
+    let status = server.terminate(Duration::from_secs(30)).await;
+    for (id, closer) in ids.iter().zip(closers) {
+        let (code, reason) = closer
+            .await
+            .unwrap_or_else(|e| panic!("client of connection {id}: {e}"));
+        assert_eq!(
+            (code, reason.as_str()),
+            (1001, "server shutting down"),
+            "connection {id}"
+        );
+    }
+    assert!(status.success(), "clean exit, got {status:?}");
+
+    let logs = server.logs();
+    let lines: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("probe disconnect "))
+        .collect();
+    let missing: Vec<u64> = ids
+        .iter()
+        .copied()
+        .filter(|id| {
+            !lines
+                .iter()
+                .any(|l| l.contains(&format!("probe disconnect {id} ")))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {N} connections never got on-disconnect before the exit: {missing:?}; log:\n{logs}",
+        missing.len()
+    );
+    for id in &ids {
+        let mine: Vec<&&str> = lines
+            .iter()
+            .filter(|l| l.contains(&format!("probe disconnect {id} ")))
+            .collect();
+        assert_eq!(mine.len(), 1, "connection {id}: {mine:#?}");
+        assert!(
+            mine[0].contains(&format!(
+                "probe disconnect {id} code=1001 reason=server shutting down by_client=false"
+            )),
+            "connection {id}: {}",
+            mine[0]
+        );
+    }
 }

@@ -1,12 +1,10 @@
 //! The echo plugin over real sockets: every kind of message comes back
 //! unchanged, and one shared shard serves a thousand connections.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{self, install, plugins_dir, recv, TestServer};
 use futures_util::{SinkExt, StreamExt};
-use support::{install, plugins_dir, recv, TestServer};
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
@@ -95,12 +93,15 @@ async fn a_thousand_connections_share_one_shard() {
         failures.len(),
         &failures[..failures.len().min(5)]
     );
-    let logs = server.logs();
-    assert_eq!(
-        logs.matches("plugin `echo` (version 1)").count(),
-        1,
-        "one load, one shard:\n{logs}"
-    );
+    // While all of them are open: one version of echo, one shard, serving
+    // every connection.
+    let st = server.status().await;
+    assert_eq!(st["plugins"]["echo"]["version"], 1, "one load: {st:#}");
+    assert_eq!(st["plugins"]["echo"]["live_shards"], 1, "one shard: {st:#}");
+    assert_eq!(st["shards"], 1, "no other shard: {st:#}");
+    assert_eq!(st["plugins"]["echo"]["connections"], N, "{st:#}");
+    assert_eq!(st["connections"]["websocket"], N, "{st:#}");
+    drop(results);
 }
 
 /// The zero-config way: `wasmsock serve` in a folder with `plugins/`, every

@@ -2,11 +2,9 @@
 //! echo plugin built with the SDK, and the probe test plugin for
 //! rejections, closes, scopes, config, subprotocols and traps.
 
-mod support;
-
 use std::time::Duration;
 
-use support::wasm;
+use crate::support::{self, wasm};
 use wasmsock::testing::{
     CloseFrame, ConnectResult, HarnessError, Message, ScopeBuilder, TestPlugin,
 };

@@ -2,13 +2,11 @@
 //! off or capped, gets error values for bad calls, reaches nothing it was not
 //! granted, and never slows or breaks the echo plugin served beside it.
 
-mod support;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::support::{closed, fixture, install, plugins_dir, recv, roundtrip, TestServer, Ws};
 use futures_util::{SinkExt, StreamExt};
-use support::{closed, fixture, install, plugins_dir, recv, roundtrip, TestServer, Ws};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Serve `hostile` (with `manifest`) beside `echo`.

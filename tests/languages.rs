@@ -4,12 +4,10 @@
 //! server: the same echo cases, a thousand pipelined messages, and close codes
 //! that travel both ways and reach the plugin's disconnect log line.
 
-mod support;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
-use support::{check_echo_cases, closed, plugins_dir, TestServer};
+use crate::support::{self, check_echo_cases, closed, plugins_dir, TestServer};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 

@@ -2,12 +2,10 @@
 //! each is answered correctly, and afterwards the server's connection
 //! counts, shard counts and memory are back where they started.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{install, plugins_dir, raw_http, roundtrip, TestServer};
 use futures_util::future::join_all;
-use support::{install, plugins_dir, raw_http, roundtrip, TestServer};
 use tokio::io::AsyncWriteExt;
 
 const SETTLE: Duration = Duration::from_secs(10);

@@ -1,13 +1,11 @@
 //! Connection limits (HTTP 503 before the upgrade), keepalive pings that
 //! find dead peers, and the idle timeout.
 
-mod support;
-
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::{closed, install, plugins_dir, roundtrip, TestServer};
 use futures_util::StreamExt;
-use support::{closed, install, plugins_dir, roundtrip, TestServer};
 
 const WAIT: Duration = Duration::from_secs(10);
 

@@ -4,12 +4,12 @@
 //! `NAME.wasm` it writes; bad names, unknown languages and existing folders
 //! are refused with exit code 1.
 
-mod support;
-
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
+
+use crate::support;
 
 fn wasmsock() -> Command {
     Command::new(env!("CARGO_BIN_EXE_wasmsock"))

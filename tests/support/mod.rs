@@ -1,6 +1,5 @@
-//! Shared by the integration tests: building the plugins, starting a real
-//! `wasmsock serve` on 127.0.0.1 port 0, and WebSocket client helpers.
-#![allow(dead_code)] // each test file uses its own subset
+//! Shared by the integration test modules: building the plugins, starting a
+//! real `wasmsock serve` on 127.0.0.1 port 0, and WebSocket client helpers.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -130,6 +129,8 @@ pub struct TestServer {
     /// The admin listener's address, from its second stdout line.
     pub admin: String,
     logs: Arc<Mutex<String>>,
+    /// The thread copying stderr into `logs`; it ends when the process does.
+    log_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl TestServer {
@@ -156,7 +157,7 @@ impl TestServer {
         let logs = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().expect("stderr");
         let sink = logs.clone();
-        std::thread::spawn(move || {
+        let log_reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let mut l = sink.lock().unwrap_or_else(|p| p.into_inner());
                 l.push_str(&line);
@@ -199,7 +200,53 @@ impl TestServer {
             admin,
             child,
             logs,
+            log_reader: Some(log_reader),
         }
+    }
+
+    /// Send SIGTERM: the server stops accepting, closes every connection
+    /// with 1001 and exits. [`TestServer::wait_exit`] waits for that.
+    fn sigterm(&self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {} failed", self.child.id());
+    }
+
+    /// Wait (bounded, without blocking the runtime) until the process has
+    /// exited and everything it wrote to stderr is in [`TestServer::logs`];
+    /// returns its exit status.
+    async fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the server") {
+                break status;
+            }
+            assert!(
+                start.elapsed() < within,
+                "the server did not exit within {within:?}; log:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        if let Some(reader) = self.log_reader.take() {
+            while !reader.is_finished() {
+                assert!(
+                    start.elapsed() < within,
+                    "stderr still open {within:?} after the signal (a child process holds it?)"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            reader.join().expect("log reader thread");
+        }
+        status
+    }
+
+    /// [`TestServer::sigterm`], then [`TestServer::wait_exit`].
+    pub async fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        self.sigterm();
+        self.wait_exit(within).await
     }
 
     /// `ws://ADDR/path`.

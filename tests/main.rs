@@ -1,0 +1,25 @@
+//! The integration tests, one binary: a real `wasmsock serve` on 127.0.0.1
+//! port 0 (or the `wasmsock` CLI, or the `wasmsock::testing` harness) with
+//! real plugins and real WebSocket clients. Each module covers one area and
+//! says what in its own doc; `support` starts servers and builds the test
+//! plugins.
+//!
+//! Run everything with `cargo test -p wasmsock --test integration`, one
+//! module by naming it as a filter, e.g.
+//! `cargo test -p wasmsock --test integration hot_reload::`, one test by its
+//! full path, e.g. `echo::pipelined_messages_keep_their_order`.
+
+mod support;
+
+mod check;
+mod config_errors;
+mod connections;
+mod echo;
+mod harness;
+mod hostile;
+mod hot_reload;
+mod languages;
+mod leaks;
+mod limits;
+mod properties;
+mod scaffold;
