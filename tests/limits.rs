@@ -137,6 +137,34 @@ async fn idle_connections_are_closed_when_asked() {
         .await;
 }
 
+/// The idle timeout counts from the last data message, not from the
+/// connection's start: a client that keeps talking is never idle.
+#[tokio::test]
+async fn the_idle_timeout_restarts_with_every_message() {
+    let dir = plugins_dir();
+    install(dir.path(), "probe", "probe");
+    let server = server_with(
+        dir.path(),
+        "[limits]\nidle_timeout_ms = 400\nping_interval_ms = 0\n",
+    );
+    let mut ws = server.connect("/probe").await;
+    let start = std::time::Instant::now();
+    // Three times the timeout, with a message every quarter of it.
+    for i in 0..12 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let text = format!("m{i}");
+        assert_eq!(roundtrip(&mut ws, &text).await, text);
+    }
+    assert!(start.elapsed() >= Duration::from_millis(1200));
+    let quiet = std::time::Instant::now();
+    assert_eq!(closed(&mut ws).await, (1001, "idle timeout".to_string()));
+    assert!(
+        quiet.elapsed() >= Duration::from_millis(300),
+        "closed {:?} after the last message, before the timeout",
+        quiet.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn origin_allow_list_answers_403_to_other_origins() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
