@@ -22,8 +22,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 
 use wasmsock::config::{Manifest, PluginDefaults};
 use wasmsock::internals::{
-    build_scope, compile, spawn, Batch, CallBudget, ConnMap, ConnectOutcome, HostState, LogBudget,
-    Message, Outbound, Outbox, Request, RequestHead, ShardSpec,
+    build_scope, compile, spawn, Batch, CallBudget, ConnMap, ConnectOutcome, Connections,
+    HostState, LogBudget, Message, Outbound, Outbox, Request, RequestHead, ShardSpec,
 };
 use wasmsock::routing::{RoutePattern, RouteTable};
 use wasmsock::runtime::WasmEngine;
@@ -165,6 +165,7 @@ fn echo_plugin() -> Echo {
         "echo".into(),
         &manifest,
         16 << 20,
+        Connections::new(),
     ));
     Echo { engine, spec }
 }
@@ -189,6 +190,7 @@ fn bench_guest(c: &mut Criterion) {
         plugin: "echo".into(),
         config: Arc::new(BTreeMap::new()),
         conns: ConnMap::from_iter([(1u64, outbox.clone())]),
+        connections: Connections::new(),
         max_message_size: 16 << 20,
         budget: CallBudget::start(Duration::from_secs(3600)),
         limits: Default::default(),

@@ -17,7 +17,7 @@
 //!
 //! Floors, top to bottom; a module imports only from floors below its own:
 //! `main` → [`testing`] → [`server`] → [`session`] → [`plugins`] →
-//! [`runtime`] → [`config`], [`routing`], [`close`], [`text`].
+//! [`runtime`] → `layer` → [`config`], [`routing`], [`close`], [`text`].
 //!
 //! - [`server`]: the accept loop, the HTTP upgrade (parsed here so admission
 //!   runs before the server commits), the per-connection task that pumps
@@ -33,6 +33,8 @@
 //!   WIT interface, shards (one store and instance owned by one task), each
 //!   connection's outbound queue, the registry of every connection, each
 //!   version's health and the per-shard log budget.
+//! - `layer`: groups of connections (membership and the member lists a
+//!   broadcast fans out over), generic over what a member is.
 //! - [`config`]: the server config file, limits, plugin manifests, WASI
 //!   grants and their errors; [`routing`]: route patterns with `{param}`
 //!   segments, most specific first; [`close`]: close codes.
@@ -44,6 +46,7 @@
 
 pub mod close;
 pub mod config;
+pub(crate) mod layer;
 pub mod plugins;
 pub mod routing;
 pub mod runtime;
@@ -60,6 +63,7 @@ pub mod internals {
     pub use crate::plugins::loader::compile;
     pub use crate::runtime::bindings::Message;
     pub use crate::runtime::budget::CallBudget;
+    pub use crate::runtime::connections::Connections;
     pub use crate::runtime::log_budget::LogBudget;
     pub use crate::runtime::outbox::{Batch, Outbound, Outbox};
     pub use crate::runtime::shard::{spawn, ConnectOutcome, Request, ShardSpec};

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::loader::{self, LoadError, LoadSpec};
 use crate::config::{Limits, Manifest, PluginDefaults};
+use crate::runtime::connections::Connections;
 use crate::runtime::WasmEngine;
 
 /// What `check` found out about a plugin that passed.
@@ -41,6 +42,7 @@ pub async fn check(path: &Path) -> Result<Report, LoadError> {
             max_message_size: Limits::default().max_message_size,
             reuse: None,
             log: None,
+            connections: Connections::new(),
         },
     )
     .await?;

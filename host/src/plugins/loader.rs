@@ -11,6 +11,7 @@ use wasmtime::component::Component;
 
 use crate::config::Manifest;
 use crate::runtime::bindings::ConsumerPre;
+use crate::runtime::connections::Connections;
 use crate::runtime::shard::{Instance, ShardSpec};
 use crate::runtime::state::HostState;
 use crate::runtime::WasmEngine;
@@ -123,6 +124,8 @@ pub struct LoadSpec<'a> {
     pub reuse: Option<Component>,
     /// Where its shards log; `None` is the global subscriber.
     pub log: Option<tracing::Dispatch>,
+    /// The connections (and groups) its instances act on.
+    pub connections: Arc<Connections>,
 }
 
 /// A plugin version ready to serve: the spec its shards are built from and
@@ -158,6 +161,7 @@ pub async fn load(
         Arc::from(spec.name),
         spec.manifest,
         spec.max_message_size,
+        spec.connections,
     );
     shard_spec.log = spec.log;
     let shard_spec = Arc::new(shard_spec);

@@ -261,6 +261,7 @@ impl Registry {
                 max_message_size: self.limits.max_message_size,
                 reuse,
                 log: None,
+                connections: self.connections.clone(),
             },
         )
         .await

@@ -17,9 +17,12 @@
 //! - A shard's instance holds the outboxes of the connections it serves, in
 //!   its own map, for its `send` and `close`: the hot path takes no lock of
 //!   the registry.
-//! - Others (groups, upgrades, metrics) look entries up and clone what they
-//!   need; they never keep an `Entry` past the call that uses it, so a
-//!   closed connection's outbox is freed when its task ends.
+//! - Others (upgrades, metrics) look entries up and clone what they need;
+//!   they never keep an `Entry` past the call that uses it, so a closed
+//!   connection's outbox is freed when its task ends.
+//! - The group table beside the entries holds a member's outbox while it is
+//!   in a group; the registration's drop takes it out of every group, so a
+//!   closed connection is never a member.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,6 +30,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::outbox::Outbox;
 use super::shard::ShardHandle;
 use super::state::ConnMap;
+use crate::layer::Groups;
+
+/// The group membership of connections: members are reached through their
+/// outboxes.
+pub type GroupTable = Groups<Arc<Outbox>>;
 
 /// Stripes of the map: connection tasks register and leave concurrently,
 /// and ids are sequential, so consecutive ids land on different locks.
@@ -54,6 +62,11 @@ pub struct Connections {
     next_id: AtomicU64,
     /// Entries held now.
     count: AtomicUsize,
+    /// The groups the connections are in; a connection leaves them all
+    /// when its entry goes.
+    groups: GroupTable,
+    /// Names this registry among the hosts of a cluster, in addresses.
+    host_id: String,
 }
 
 impl Default for Connections {
@@ -62,8 +75,23 @@ impl Default for Connections {
             stripes: (0..STRIPES).map(|_| Mutex::default()).collect(),
             next_id: AtomicU64::new(1),
             count: AtomicUsize::new(0),
+            groups: Groups::default(),
+            host_id: new_host_id(),
         }
     }
+}
+
+/// A host id unlikely to repeat: eight hex digits from the process id, the
+/// time and the standard library's random hash keys.
+fn new_host_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    h.write_u128(now.as_nanos());
+    format!("{:08x}", h.finish() as u32)
 }
 
 impl Connections {
@@ -102,6 +130,16 @@ impl Connections {
         self.stripe(id).get(&id).cloned()
     }
 
+    /// The groups of these connections.
+    pub fn groups(&self) -> &GroupTable {
+        &self.groups
+    }
+
+    /// The address of connection `id`: valid on every host of a cluster.
+    pub fn address(&self, id: u64) -> String {
+        format!("{}.{id}", self.host_id)
+    }
+
     /// Connections registered now.
     pub fn len(&self) -> usize {
         self.count.load(Ordering::Relaxed)
@@ -116,6 +154,7 @@ impl Connections {
         if self.stripe(id).remove(&id).is_some() {
             self.count.fetch_sub(1, Ordering::Relaxed);
         }
+        self.groups.leave_all(id);
     }
 }
 

@@ -26,6 +26,9 @@ pub struct Health {
     pub failures: AtomicU64,
     /// Log lines dropped over the rate limit since the version was loaded.
     pub log_lines_dropped: AtomicU64,
+    /// Broadcast messages not queued for a member whose outbound queue was
+    /// full (it is closed with 1008).
+    pub group_drops: AtomicU64,
     /// Recent failures and the quarantine in force.
     state: Mutex<State>,
 }
@@ -59,6 +62,7 @@ impl Health {
             live_shards: AtomicUsize::new(0),
             failures: AtomicU64::new(0),
             log_lines_dropped: AtomicU64::new(0),
+            group_drops: AtomicU64::new(0),
             state: Mutex::new(State::default()),
         }
     }

@@ -46,6 +46,11 @@ impl LogBudget {
         }
     }
 
+    /// The counters of the plugin version this budget belongs to.
+    pub fn health(&self) -> &Arc<Health> {
+        &self.health
+    }
+
     /// Whether one more line may be written now.
     pub fn admit(&self) -> bool {
         let now = Instant::now();

@@ -17,6 +17,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
 use super::bindings::{Accept, CloseInfo, ConsumerPre, Message, Reject, Scope};
 use super::budget::CallBudget;
+use super::connections::Connections;
 use super::engine::WasmEngine;
 use super::health::Health;
 use super::log_budget::LogBudget;
@@ -53,6 +54,8 @@ pub struct ShardSpec {
     pub grants: WasiGrants,
     /// Failures, quarantine and counters of this version.
     pub health: Arc<Health>,
+    /// Every connection of the server and their groups.
+    pub connections: Arc<Connections>,
     /// Where the shards' log lines go (the plugin's and the host's about
     /// it): the global subscriber when `None`; the test harness captures
     /// them with its own.
@@ -98,6 +101,7 @@ impl ShardSpec {
         plugin: Arc<str>,
         manifest: &crate::config::Manifest,
         max_message_size: usize,
+        connections: Arc<Connections>,
     ) -> ShardSpec {
         ShardSpec {
             engine,
@@ -110,6 +114,7 @@ impl ShardSpec {
             log_lines_per_second: manifest.log_lines_per_second,
             grants: manifest.wasi.clone(),
             health: Arc::new(Health::new(manifest.quarantine)),
+            connections,
             log: None,
         }
     }
@@ -171,6 +176,7 @@ impl ShardSpec {
             plugin: self.plugin.clone(),
             config: self.config.clone(),
             conns: ConnMap::default(),
+            connections: self.connections.clone(),
             max_message_size: self.max_message_size,
             budget: CallBudget::start(self.call_timeout),
             limits: Default::default(),

@@ -9,6 +9,7 @@ use wasmtime::StoreLimits;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::budget::CallBudget;
+use super::connections::Connections;
 use super::log_budget::LogBudget;
 use super::outbox::Outbox;
 
@@ -21,6 +22,9 @@ pub struct HostState {
     /// The connections this instance serves, by id: the only ids its
     /// `send` and `close` may name.
     pub conns: ConnMap<Arc<Outbox>>,
+    /// Every connection of the server and their groups: what `groups`
+    /// acts on.
+    pub connections: Arc<Connections>,
     /// Largest message the plugin may send, in bytes.
     pub max_message_size: usize,
     /// The CPU budget of the call in progress; checked at every epoch tick.

@@ -49,6 +49,8 @@ pub struct Connections {
     /// Connections in the connection registry: admitted by a plugin and not
     /// yet ended.
     pub registered: usize,
+    /// Groups with at least one member, all plugins together.
+    pub groups: usize,
 }
 
 /// One plugin's state.
@@ -70,6 +72,11 @@ pub struct PluginStatus {
     pub failures: u64,
     /// Log lines of this version dropped over the rate limit.
     pub log_lines_dropped: u64,
+    /// Groups of this plugin with at least one member on this host.
+    pub groups: usize,
+    /// Broadcast messages not queued for a member whose outbound queue was
+    /// full (that member is closed with 1008).
+    pub group_drops: u64,
     /// The quarantine in force, if any.
     pub quarantine: Option<QuarantineStatus>,
 }
@@ -126,6 +133,8 @@ pub fn status(registry: &Registry, stats: &Stats) -> Status {
                 live_shards: health.live_shards.load(Ordering::Relaxed),
                 failures: health.failures.load(Ordering::Relaxed),
                 log_lines_dropped: health.log_lines_dropped.load(Ordering::Relaxed),
+                groups: registry.connections().groups().groups_of(&name),
+                group_drops: health.group_drops.load(Ordering::Relaxed),
                 quarantine,
             };
             (name, status)
@@ -137,6 +146,7 @@ pub fn status(registry: &Registry, stats: &Stats) -> Status {
             websocket: stats.websockets.load(Ordering::Relaxed),
             accepted: stats.accepted.load(Ordering::Relaxed),
             registered: registry.connections().len(),
+            groups: registry.connections().groups().group_count(),
         },
         shards: live_shards(),
         rss_bytes: rss_bytes(),

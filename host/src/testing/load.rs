@@ -120,6 +120,7 @@ impl LoadOptions {
         let engine = WasmEngine::new(None).map_err(|e| HarnessError::Runtime(format!("{e:#}")))?;
         let logs = LogCapture::default();
         let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(logs.clone()));
+        let connections = Connections::new();
         let loaded = loader::load(
             &engine,
             bytes,
@@ -129,6 +130,7 @@ impl LoadOptions {
                 max_message_size: self.limits.max_message_size,
                 reuse: None,
                 log: Some(dispatch),
+                connections: connections.clone(),
             },
         )
         .await
@@ -144,7 +146,7 @@ impl LoadOptions {
             plugin,
             routes,
             admission: Admission {
-                connections: Connections::new(),
+                connections,
                 limits: self.limits,
             },
             logs,

@@ -3,6 +3,7 @@
 
 mod config;
 mod connection;
+mod groups;
 mod log;
 
 pub(super) use log::{truncate_log_line, MAX_LOG_LINE};
