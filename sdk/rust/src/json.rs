@@ -5,7 +5,7 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::{Connection, Message, SendError};
+use crate::{Connection, GroupError, Message, SendError};
 
 /// Why a JSON message could not be read or sent.
 #[derive(Debug)]
@@ -15,6 +15,8 @@ pub enum JsonError {
     Json(serde_json::Error),
     /// The host refused the send.
     Send(SendError),
+    /// The host refused the broadcast.
+    Group(GroupError),
 }
 
 impl std::fmt::Display for JsonError {
@@ -22,6 +24,7 @@ impl std::fmt::Display for JsonError {
         match self {
             JsonError::Json(e) => write!(f, "invalid JSON: {e}"),
             JsonError::Send(e) => write!(f, "send refused: {e:?}"),
+            JsonError::Group(e) => write!(f, "broadcast refused: {e:?}"),
         }
     }
 }
@@ -30,7 +33,7 @@ impl std::error::Error for JsonError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             JsonError::Json(e) => Some(e),
-            JsonError::Send(_) => None,
+            JsonError::Send(_) | JsonError::Group(_) => None,
         }
     }
 }
@@ -45,6 +48,23 @@ impl From<SendError> for JsonError {
     fn from(e: SendError) -> JsonError {
         JsonError::Send(e)
     }
+}
+
+impl From<GroupError> for JsonError {
+    fn from(e: GroupError) -> JsonError {
+        JsonError::Group(e)
+    }
+}
+
+/// Queue `value`, encoded once as JSON, for every member of `group` except
+/// `exclude`; returns how many members it was queued for.
+pub fn broadcast_json<T: Serialize + ?Sized>(
+    group: &str,
+    value: &T,
+    exclude: Option<&Connection>,
+) -> Result<u32, JsonError> {
+    let text = serde_json::to_string(value)?;
+    Ok(crate::groups::broadcast_text(group, text, exclude)?)
 }
 
 impl Message {

@@ -54,6 +54,8 @@
 //! - `log.rs`: [`log`], lines in the server's log, and the [`info!`] family
 //!   of macros that format only what the host keeps.
 //! - `config.rs`: [`config`], the manifest's `[config]` table.
+//! - `groups.rs`: [`groups`], broadcast to groups of connections, and
+//!   `Connection::join`, `leave` and `address`.
 //! - `json.rs` (feature `json`): `Message::json`, `Connection::send_json`
 //!   and `JsonError`.
 //! - `bindings.rs`: the `wit_bindgen::generate!` for `wit/consumer.wit`,
@@ -69,6 +71,7 @@ pub mod config;
 mod connection;
 mod consumer;
 mod export;
+pub mod groups;
 #[cfg(feature = "json")]
 mod json;
 pub mod log;
@@ -77,6 +80,7 @@ mod scope;
 
 pub use connection::{Connection, ConnectionId, SendError};
 pub use consumer::{Accept, CloseInfo, Consumer, Reject};
+pub use groups::GroupError;
 #[cfg(feature = "json")]
 pub use json::JsonError;
 pub use message::Message;
