@@ -15,6 +15,7 @@ mod check;
 mod config_errors;
 mod connections;
 mod echo;
+mod groups;
 mod harness;
 mod hostile;
 mod hot_reload;

@@ -10,6 +10,11 @@
 //! - text `send-to ID` tries to send to connection ID and answers the result;
 //! - text `bad-close CODE` tries an invalid close and answers the result;
 //! - text `trap` panics (a trap in on-message);
+//! - text `join G`, `leave G`, `count G`, `members G`, `address`,
+//!   `bcast G TEXT` (to every member) and `bcast-others G TEXT` (every member
+//!   but the sender) call the `groups` interface and answer the result
+//!   (`Ok(..)` or `Err(..)`, as Rust's `Debug` writes it); `join-other ID G`
+//!   tries to add connection ID;
 //! - anything else is echoed back with the prefix.
 //!
 //! Every on-disconnect is logged as `probe disconnect CONN code=C reason=R by_client=B`.
@@ -18,7 +23,7 @@ wit_bindgen::generate!({ path: "../../../wit", world: "consumer" });
 
 use exports::wasmsock::plugin::handler::Guest;
 use wasmsock::plugin::types::{Accept, CloseInfo, ConnectionId, Message, Reject, Scope};
-use wasmsock::plugin::{config, connection, log};
+use wasmsock::plugin::{config, connection, groups, log};
 
 struct Probe;
 
@@ -103,6 +108,30 @@ impl Guest for Probe {
             Message::Text(t) if t.starts_with("bad-close ") => {
                 let code = t[10..].parse().unwrap_or(0);
                 format!("{:?}", connection::close(conn, code, ""))
+            }
+            Message::Text(t) if t.starts_with("join ") => {
+                format!("{:?}", groups::join(conn, &t[5..]))
+            }
+            Message::Text(t) if t.starts_with("leave ") => {
+                format!("{:?}", groups::leave(conn, &t[6..]))
+            }
+            Message::Text(t) if t.starts_with("count ") => format!("{:?}", groups::count(&t[6..])),
+            Message::Text(t) if t.starts_with("members ") => {
+                format!("{:?}", groups::members(&t[8..]))
+            }
+            Message::Text(t) if t == "address" => format!("{:?}", groups::address(conn)),
+            Message::Text(t) if t.starts_with("join-other ") => {
+                let (id, group) = t[11..].split_once(' ').unwrap_or(("", ""));
+                format!("{:?}", groups::join(id.parse().unwrap_or(u64::MAX), group))
+            }
+            Message::Text(t) if t.starts_with("bcast ") || t.starts_with("bcast-others ") => {
+                let (cmd, rest) = t.split_once(' ').unwrap_or_default();
+                let (group, text) = rest.split_once(' ').unwrap_or((rest, ""));
+                let exclude = (cmd == "bcast-others").then_some(conn);
+                format!(
+                    "{:?}",
+                    groups::broadcast(group, &Message::Text(text.into()), exclude)
+                )
             }
             Message::Text(t) if t.starts_with("send-to ") => {
                 let target = t[8..].parse().unwrap_or(u64::MAX);
