@@ -195,18 +195,28 @@ impl Admission {
 }
 
 impl Session {
-    /// The connection has ended: refuse further sends, give the plugin its
-    /// `on-disconnect`, and leave the registry and the plugin's limit.
+    /// The connection has ended: refuse further sends, leave the registry
+    /// and with it every group, then give the plugin its `on-disconnect`
+    /// (so a plugin that counts its room there no longer counts this
+    /// connection), and give back the place under the plugin's limit.
     pub async fn finish(self, info: CloseInfo) {
-        self.outbox.shut();
-        let conn = self.id;
+        let Session {
+            id: conn,
+            outbox,
+            shard,
+            plugin: _plugin,
+            _registration,
+            _slot,
+        } = self;
+        outbox.shut();
+        drop(_registration);
         tracing::debug!(
             conn,
             code = info.code,
             by_client = info.by_client,
             "connection closed"
         );
-        let _ = self.shard.send(Request::Disconnect { conn, info }).await;
+        let _ = shard.send(Request::Disconnect { conn, info }).await;
     }
 }
 
