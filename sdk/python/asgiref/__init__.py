@@ -1,0 +1,3 @@
+"""The part of asgiref that consumers import: ``asgiref.sync``."""
+
+__version__ = "3.8.1"

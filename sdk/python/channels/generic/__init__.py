@@ -1,0 +1,1 @@
+"""Generic consumers: ``channels.generic.websocket``."""

@@ -1,0 +1,1 @@
+"""Origin checks (``channels.security.websocket``)."""

@@ -1,0 +1,183 @@
+"""The WIT side: the ``handler`` export wasmsock calls, and the host's
+imports wrapped for ``runtime``. Imported when componentize-py builds the
+plugin, which runs the plugin's module-level code then and keeps the
+result: the consumers and routing are imported, and their import errors
+fail the build rather than the first connection.
+
+Only modules imported while building are in the plugin: it has no file
+system to import from later. That is why everything is imported at the top
+here, and why a consumer module should import what it needs at its top.
+"""
+
+import linecache
+import os
+import sys
+
+from componentize_py_types import Err
+from wit_world import exports
+from wit_world.imports import connection, groups, log, types
+
+import _wasmsock_plugin as _config
+
+from . import runtime as _runtime
+from .app import load_application
+
+# Line-buffered, so that each print() reaches the server's log as it is
+# written, even if the instance is stopped (deadline, trap) right after.
+try:
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
+except (AttributeError, ValueError):
+    pass
+
+_LEVELS = {
+    "debug": types.Level.DEBUG,
+    "info": types.Level.INFO,
+    "warn": types.Level.WARN,
+    "error": types.Level.ERROR,
+}
+
+# WIT error cases → HostError kinds (runtime.HostError).
+_ERRORS = {
+    types.Error_UnknownConnection: "unknown-connection",
+    types.Error_Closed: "closed",
+    types.Error_TooLarge: "too-large",
+    types.Error_InvalidClose: "invalid-close",
+    types.Error_QueueFull: "queue-full",
+    groups.GroupError_InvalidName: "invalid-name",
+    groups.GroupError_UnknownConnection: "unknown-connection",
+    groups.GroupError_TooLarge: "too-large",
+    groups.GroupError_TooManyGroups: "too-many-groups",
+}
+
+
+def _host_error(err):
+    value = err.value
+    return _runtime.HostError(_ERRORS.get(type(value), repr(value)), getattr(value, "value", None))
+
+
+class _Host:
+    """The host's imports, as ``runtime`` wants them."""
+
+    @staticmethod
+    def send(conn, payload):
+        message = types.Message_Text(payload) if isinstance(payload, str) else types.Message_Binary(payload)
+        try:
+            connection.send(conn, message)
+        except Err as e:
+            raise _host_error(e) from None
+
+    @staticmethod
+    def close(conn, code, reason):
+        try:
+            connection.close(conn, code, reason)
+        except Err as e:
+            raise _host_error(e) from None
+
+    @staticmethod
+    def join(conn, group):
+        try:
+            groups.join(conn, group)
+        except Err as e:
+            raise _host_error(e) from None
+
+    @staticmethod
+    def leave(conn, group):
+        try:
+            groups.leave(conn, group)
+        except Err as e:
+            raise _host_error(e) from None
+
+    @staticmethod
+    def address(conn):
+        try:
+            return groups.address(conn)
+        except Err as e:
+            raise _host_error(e) from None
+
+    @staticmethod
+    def group_send(group, text):
+        raise NotImplementedError(
+            "channel_layer.group_send needs the server to deliver events to consumers "
+            "(the WIT interface `channel`: group-send and the on-event callback), which "
+            "this wasmsock does not have yet; group_add, group_discard and channel_name work"
+        )
+
+    @staticmethod
+    def send_event(address, text):
+        raise NotImplementedError(
+            "channel_layer.send needs the server to deliver events to consumers "
+            "(the WIT interface `channel`: send and the on-event callback), which this "
+            "wasmsock does not have yet"
+        )
+
+    @staticmethod
+    def log(level, text):
+        log.log(_LEVELS[level], text)
+
+
+RUNTIME = _runtime.install(_runtime.Runtime(_Host(), load_application(_config.KIND, _config.MODULE)))
+
+
+def _keep_sources():
+    """Tracebacks quote each frame's source line, read from its file; a
+    plugin has no files when it runs. So the lines of the plugin's own
+    modules and the SDK's (not the standard library's) are read now, while
+    building, into linecache. An entry without an mtime is one linecache
+    never checks against the file."""
+    stdlib = os.path.dirname(os.__file__)
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if not path or not path.endswith(".py") or path.startswith(stdlib):
+            continue
+        try:
+            with open(path, encoding="utf-8") as f:
+                lines = f.readlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        linecache.cache[path] = (sum(len(line) for line in lines), None, lines, path)
+
+
+_keep_sources()
+
+
+def _flush():
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:
+        pass
+
+
+class Handler(exports.Handler):
+    """The ``handler`` export: each callback goes to the runtime."""
+
+    def on_connect(self, conn, scope):
+        try:
+            accepted = RUNTIME.on_connect(
+                conn,
+                scope.path,
+                scope.query,
+                scope.headers,
+                scope.cookies,
+                scope.subprotocols,
+                scope.remote_addr,
+                scope.params,
+            )
+        except _runtime.Refuse as r:
+            raise Err(types.Reject(status=r.status, headers=[], body=r.body))
+        finally:
+            _flush()
+        return types.Accept(subprotocol=accepted.subprotocol, headers=accepted.headers)
+
+    def on_message(self, conn, message):
+        try:
+            RUNTIME.on_message(conn, message.value)
+        finally:
+            _flush()
+
+    def on_disconnect(self, conn, info):
+        try:
+            RUNTIME.on_disconnect(conn, info.code, info.reason)
+        finally:
+            _flush()
