@@ -5,9 +5,17 @@
 # has one. Copies are atomic renames, so a running server hot-loads each one
 # exactly once (the manifest first, so the component loads with it).
 #
-#   scripts/build-plugins.sh [OUT]
+# The Python Channels plugin (plugins/seed-consumer, served on /ncdev/) is
+# built too when componentize-py is installed (scripts/plugins.sh --install
+# --lang python-sdk puts it under target/toolchains), through
+# scripts/plugins.sh, which rebuilds it only when its sources changed;
+# otherwise it is skipped with a line saying how to install it.
+#
+#   scripts/build-plugins.sh [--rust-only] [OUT]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+rust_only=0
+if [[ ${1:-} == --rust-only ]]; then rust_only=1; shift; fi
 out=${1:-$root/plugins}
 target=$root/target/wasm
 
@@ -33,3 +41,21 @@ for manifest in "$root"/plugins/*/Cargo.toml; do
   mv "$out/.$crate.wasm.tmp" "$out/$crate.wasm"
   echo "build-plugins: $out/$crate.wasm ($(stat -c %s "$out/$crate.wasm") bytes)" >&2
 done
+
+((rust_only)) && exit 0
+# Python plugins on the Channels SDK (see the top of this file).
+python_plugins=(seed-consumer)
+if "$root/scripts/plugins.sh" --require-all --lang python-sdk; then
+  for name in "${python_plugins[@]}"; do
+    built=$root/target/plugins/$name
+    if [[ -f $built.toml ]]; then
+      cp "$built.toml" "$out/.$name.toml.tmp"
+      mv "$out/.$name.toml.tmp" "$out/$name.toml"
+    fi
+    cp "$built.wasm" "$out/.$name.wasm.tmp"
+    mv "$out/.$name.wasm.tmp" "$out/$name.wasm"
+    echo "build-plugins: $out/$name.wasm ($(stat -c %s "$out/$name.wasm") bytes)" >&2
+  done
+else
+  echo "build-plugins: skipped the Python plugins (${python_plugins[*]}): not built (why: above)" >&2
+fi

