@@ -1,0 +1,375 @@
+//! The Python SDK's Django Channels consumers (sdk/python) through the real
+//! server: the seed's consumer built unchanged (plugins/seed-consumer) and
+//! the test consumers of tests/plugins/channels, both built by
+//! `scripts/plugins.sh --lang python-sdk` into target/plugins with the
+//! manifests their routing.py gives. Connects, echoes, JSON, async
+//! consumers, refusals (403), close codes both ways, the scope, routing
+//! as Django's, failures kept to one connection, the clear error for a real
+//! wait in an async consumer, and groups through the channel layer.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::support::{self, closed, plugins_dir, recv, roundtrip, TestServer, Ws};
+
+/// How long a log line may take to appear.
+const WAIT: Duration = Duration::from_secs(10);
+/// How long "nothing arrives" is watched for.
+const QUIET: Duration = Duration::from_millis(300);
+
+/// Copy target/plugins/NAME.wasm and its manifest into a fresh plugins
+/// folder and serve it. Servers start one at a time: the first compiles the
+/// 20 MB component (tens of seconds on a busy machine) and caches it, the
+/// others load it from the cache instead of compiling it again in parallel.
+fn serve(name: &str) -> (tempfile::TempDir, TestServer) {
+    static START: Mutex<()> = Mutex::new(());
+    let built = support::root().join("target/plugins");
+    let wasm = built.join(format!("{name}.wasm"));
+    assert!(
+        wasm.is_file(),
+        "{} is missing: build it with `scripts/plugins.sh --install --lang python-sdk`",
+        wasm.display()
+    );
+    let dir = plugins_dir();
+    std::fs::copy(
+        built.join(format!("{name}.toml")),
+        dir.path().join(format!("{name}.toml")),
+    )
+    .expect("the manifest build.sh wrote from routing.py");
+    std::fs::copy(&wasm, dir.path().join(format!("{name}.wasm"))).expect("copy plugin");
+    let _one_at_a_time = START.lock().unwrap_or_else(|p| p.into_inner());
+    let server = TestServer::start(dir.path(), &[]);
+    (dir, server)
+}
+
+/// Wait for a line the plugin printed (stdout) containing `needle`.
+async fn wait_print(server: &TestServer, plugin: &str, needle: &str) {
+    let tag = format!("plugin=\"{plugin}\"");
+    let start = std::time::Instant::now();
+    while start.elapsed() < WAIT {
+        if server
+            .logs()
+            .lines()
+            .any(|l| l.contains(needle) && l.contains(&tag) && l.contains("stream=\"stdout\""))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "no line printed by {plugin} containing {needle:?}; log:\n{}",
+        server.logs()
+    );
+}
+
+async fn next_json(ws: &mut Ws) -> Value {
+    match recv(ws).await {
+        Message::Text(t) => serde_json::from_str(t.as_str()).expect("JSON"),
+        other => panic!("expected a JSON text message, got {other:?}"),
+    }
+}
+
+async fn nothing_for(ws: &mut Ws, who: &str) {
+    if let Ok(got) = tokio::time::timeout(QUIET, ws.next()).await {
+        panic!("{who} should have received nothing, got {got:?}");
+    }
+}
+
+async fn close_with(ws: &mut Ws, code: u16) -> u16 {
+    ws.close(Some(CloseFrame {
+        code: CloseCode::from(code),
+        reason: "".into(),
+    }))
+    .await
+    .expect("close");
+    closed(ws).await.0
+}
+
+/// The seed's consumers.py, byte for byte, with a routing.py in the seed's
+/// shape (ProtocolTypeRouter, AuthMiddlewareStack, URLRouter,
+/// `path('ncdev/', ...)`): it echoes on /ncdev/ and its three prints reach
+/// the server's log on connect, receive and disconnect.
+#[tokio::test]
+async fn the_seed_consumer_runs_unchanged() {
+    let ours = std::fs::read(support::root().join("plugins/seed-consumer/consumers.py"))
+        .expect("plugins/seed-consumer/consumers.py");
+    let seed = support::root().join("../shared/seed/consumers.py");
+    if let Ok(seed) = std::fs::read(&seed) {
+        assert!(
+            ours == seed,
+            "plugins/seed-consumer/consumers.py must be the seed's, byte for byte"
+        );
+    }
+    let (_dir, server) = serve("seed-consumer");
+    let mut ws = server.wait_route("/ncdev/", Duration::from_secs(300)).await;
+    wait_print(&server, "seed-consumer", "连接上啦").await;
+    assert_eq!(roundtrip(&mut ws, "你好, wasmsock").await, "你好, wasmsock");
+    wait_print(&server, "seed-consumer", "已发送数据").await;
+    assert_eq!(close_with(&mut ws, 1000).await, 1000);
+    wait_print(&server, "seed-consumer", "断开连接啦").await;
+
+    // Django's routing: 'ncdev/' wants its trailing slash, as under
+    // Channels; the plugin refuses what its routing does not match.
+    let (status, body, _) = server.refused("/ncdev").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("No route found for path 'ncdev'"), "{body}");
+}
+
+#[tokio::test]
+async fn json_consumers_round_trip_with_one_consumer_per_connection() {
+    let (_dir, server) = serve("channels-test");
+    let mut a = server.wait_route("/json/", Duration::from_secs(300)).await;
+    let mut b = server.connect("/json/").await;
+    let content = json!({"text": "héllo ☃", "list": [1, 2.5, null, true], "nested": {"k": "v"}});
+    a.send(Message::text(content.to_string()))
+        .await
+        .expect("send");
+    assert_eq!(next_json(&mut a).await, json!({"got": content, "count": 1}));
+    a.send(Message::text("[1]")).await.expect("send");
+    assert_eq!(next_json(&mut a).await, json!({"got": [1], "count": 2}));
+    // b has its own consumer object, so its own count.
+    b.send(Message::text("\"b\"")).await.expect("send");
+    assert_eq!(next_json(&mut b).await, json!({"got": "b", "count": 1}));
+
+    let mut aj = server.connect("/async-json/").await;
+    aj.send(Message::text(r#"{"x": 1}"#)).await.expect("send");
+    assert_eq!(next_json(&mut aj).await, json!({"async": {"x": 1}}));
+
+    // Binary is not JSON: JsonWebsocketConsumer raises, as in Channels,
+    // which closes that connection (1011) and no other.
+    a.send(Message::binary(vec![1u8, 2])).await.expect("send");
+    assert_eq!(closed(&mut a).await.0, 1011);
+    b.send(Message::text("2")).await.expect("send");
+    assert_eq!(next_json(&mut b).await, json!({"got": 2, "count": 2}));
+    server
+        .wait_log("No text section for incoming WebSocket frame!", WAIT)
+        .await;
+}
+
+#[tokio::test]
+async fn async_consumers_run_their_coroutines_and_refuse_real_waits() {
+    let (_dir, server) = serve("channels-test");
+    let mut ws = server.wait_route("/async/", Duration::from_secs(300)).await;
+    wait_print(&server, "channels-test", "async connect /async/").await;
+    assert_eq!(roundtrip(&mut ws, "hello").await, "hello");
+    ws.send(Message::binary(vec![0u8, 255, 7]))
+        .await
+        .expect("send");
+    assert_eq!(recv(&mut ws).await, Message::binary(vec![0u8, 255, 7]));
+    // asyncio.sleep(0) and sync_to_async complete within the call.
+    assert_eq!(roundtrip(&mut ws, "double ab").await, "abab");
+
+    // A real wait cannot happen inside a call: a clear error, this
+    // connection closed with 1011, the other one unaffected.
+    let mut other = server.connect("/async/").await;
+    ws.send(Message::text("sleep")).await.expect("send");
+    assert_eq!(closed(&mut ws).await.0, 1011);
+    server.wait_log("raised UnsupportedWait", WAIT).await;
+    let logs = server.logs();
+    assert!(
+        logs.contains("loop.create_future()")
+            && logs.contains("asyncio.sleep with a delay")
+            && logs.contains("nothing can wait for time"),
+        "the error names what is unsupported and why; log:\n{logs}"
+    );
+    assert!(
+        logs.contains("await asyncio.sleep(1)"),
+        "the traceback points at the consumer's line; log:\n{logs}"
+    );
+    assert_eq!(roundtrip(&mut other, "still here").await, "still here");
+    assert_eq!(close_with(&mut other, 4002).await, 4002);
+    wait_print(&server, "channels-test", "async disconnect 4002").await;
+}
+
+#[tokio::test]
+async fn refusals_answer_403_and_routing_is_djangos() {
+    let (_dir, server) = serve("channels-test");
+    server
+        .wait_route("/refuse/accept/", Duration::from_secs(300))
+        .await;
+    for how in ["none", "close", "raise"] {
+        let (status, body, _) = server.refused(&format!("/refuse/{how}/")).await;
+        assert_eq!(status, 403, "refused by {how}: {body}");
+    }
+    // The server routes /scope/{room}/{n}/; the plugin's routing wants an
+    // int for n and refuses the rest with 404, as Django would not match.
+    let (status, body, _) = server.refused("/scope/lobby/seven/").await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _, _) = server.refused("/re/ABC/").await;
+    assert_eq!(status, 404, "re_path's [a-z]+ does not match ABC");
+    let mut ws = server.connect("/re/abc/").await;
+    let scope = next_json(&mut ws).await;
+    assert_eq!(
+        scope["url_route"],
+        json!({"args": [], "kwargs": {"word": "abc"}})
+    );
+    // Not routed by the server at all.
+    let (status, _, _) = server.refused("/nowhere/").await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn close_codes_travel_both_ways() {
+    let (_dir, server) = serve("channels-test");
+    let mut ws = server.wait_route("/close/", Duration::from_secs(300)).await;
+    ws.send(Message::text("close 4321 done here"))
+        .await
+        .expect("send");
+    assert_eq!(closed(&mut ws).await, (4321, "done here".to_string()));
+    wait_print(&server, "channels-test", "closer disconnect code=4321").await;
+
+    let mut ws = server.connect("/close/").await;
+    ws.send(Message::text("bye")).await.expect("send");
+    assert_eq!(recv(&mut ws).await, Message::text("bye"));
+    assert_eq!(
+        closed(&mut ws).await.0,
+        1000,
+        "send(close=True) closes with 1000"
+    );
+
+    let mut ws = server.connect("/close/").await;
+    assert_eq!(close_with(&mut ws, 4001).await, 4001);
+    wait_print(&server, "channels-test", "closer disconnect code=4001").await;
+
+    // A code a server may not send is the consumer's error, with the rule.
+    let mut ws = server.connect("/close/").await;
+    ws.send(Message::text("bad-close")).await.expect("send");
+    assert_eq!(closed(&mut ws).await.0, 1011);
+    server
+        .wait_log(
+            "a server may close with 1000, 1001, 1003, 1007-1014 or 3000-4999",
+            WAIT,
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn the_scope_is_shaped_like_channels() {
+    let (_dir, server) = serve("channels-test");
+    server
+        .wait_route("/refuse/accept/", Duration::from_secs(300))
+        .await;
+    let mut req = server
+        .url("/scope/caf%C3%A9/7/?a=1&b=%20x")
+        .into_client_request()
+        .expect("request");
+    let headers = req.headers_mut();
+    headers.insert(
+        "cookie",
+        "sessionid=abc; theme=dark".parse().expect("header"),
+    );
+    headers.insert("x-custom", "Value 1".parse().expect("header"));
+    headers.insert(
+        "sec-websocket-protocol",
+        "chat.v2, other".parse().expect("header"),
+    );
+    let (mut ws, response) = tokio_tungstenite::connect_async(req)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}; log:\n{}", server.logs()));
+    assert_eq!(
+        response
+            .headers()
+            .get("sec-websocket-protocol")
+            .map(|v| v.to_str().unwrap_or("")),
+        Some("chat.v2"),
+        "accept(subprotocol=...) answers with it"
+    );
+    let scope = next_json(&mut ws).await;
+    assert_eq!(scope["type"], "websocket");
+    assert_eq!(scope["path"], "/scope/café/7/", "path is percent-decoded");
+    assert_eq!(scope["raw_path"], "/scope/caf%C3%A9/7/");
+    assert_eq!(scope["query_string"], "a=1&b=%20x");
+    assert_eq!(scope["query_string_type"], "bytes");
+    assert_eq!(scope["header_types"], json!(["bytes"]));
+    let headers = scope["headers"].as_array().expect("headers");
+    for (name, value) in [
+        ("cookie", "sessionid=abc; theme=dark"),
+        ("x-custom", "Value 1"),
+        ("sec-websocket-protocol", "chat.v2, other"),
+    ] {
+        assert!(
+            headers.contains(&json!([name, value])),
+            "header {name}: {value} in {headers:?}"
+        );
+    }
+    assert_eq!(
+        scope["url_route"],
+        json!({"args": [], "kwargs": {"room": "café", "n": 7}})
+    );
+    assert_eq!(scope["kwarg_types"], json!({"room": "str", "n": "int"}));
+    assert_eq!(
+        scope["cookies"],
+        json!({"sessionid": "abc", "theme": "dark"})
+    );
+    assert_eq!(scope["client"][0], "127.0.0.1");
+    assert!(
+        scope["client"][1].as_u64().is_some_and(|p| p > 0),
+        "{scope}"
+    );
+    let port: u64 = server
+        .addr
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    assert_eq!(scope["server"], json!(["127.0.0.1", port]));
+    assert_eq!(scope["subprotocols"], json!(["chat.v2", "other"]));
+    assert!(
+        scope["channel_name"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty()),
+        "{scope}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_consumer_closes_only_its_connection() {
+    let (_dir, server) = serve("channels-test");
+    let mut a = server.wait_route("/fail/", Duration::from_secs(300)).await;
+    let mut b = server.connect("/fail/").await;
+    a.send(Message::text("boom")).await.expect("send");
+    assert_eq!(closed(&mut a).await.0, 1011);
+    assert_eq!(roundtrip(&mut b, "fine").await, "fine");
+    server.wait_log("raised KeyError: 'boom'", WAIT).await;
+    server
+        .wait_log("Traceback (most recent call last)", WAIT)
+        .await;
+    let st = server.status().await;
+    assert_eq!(
+        st["plugins"]["channels-test"]["failures"], 0,
+        "a consumer's exception is not a plugin failure: {st:#}"
+    );
+}
+
+/// group_add and group_discard through `async_to_sync` (sync consumer)
+/// and `await` (async consumer), seen in the server's group figures.
+#[tokio::test]
+async fn group_add_and_discard_reach_the_servers_groups() {
+    let (_dir, server) = serve("channels-test");
+    let mut a = server
+        .wait_route("/chat/sync/r1/", Duration::from_secs(300))
+        .await;
+    let groups =
+        |n: u64| move |s: &Value| s["plugins"]["channels-test"]["groups"].as_u64() == Some(n);
+    server.wait_status("room-r1", WAIT, groups(1)).await;
+    let mut b = server.connect("/chat/sync/r1/").await;
+    let mut c = server.connect("/chat/async/r1/").await;
+    server
+        .wait_status("room-r1 and aroom-r1", WAIT, groups(2))
+        .await;
+    assert_eq!(roundtrip(&mut a, "leave").await, "left");
+    assert_eq!(roundtrip(&mut c, "leave").await, "left");
+    server
+        .wait_status("room-r1 (b) only", WAIT, groups(1))
+        .await;
+    assert_eq!(roundtrip(&mut b, "leave").await, "left");
+    server.wait_status("no group", WAIT, groups(0)).await;
+    nothing_for(&mut a, "a").await;
+}
