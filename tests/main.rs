@@ -21,6 +21,7 @@ mod harness;
 mod hostile;
 mod hot_reload;
 mod languages;
+mod layer;
 mod leaks;
 mod limits;
 mod properties;

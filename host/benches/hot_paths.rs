@@ -192,6 +192,7 @@ fn bench_guest(c: &mut Criterion) {
         conns: ConnMap::from_iter([(1u64, outbox.clone())]),
         connections: Connections::new(),
         max_message_size: 16 << 20,
+        takes_events: false,
         budget: CallBudget::start(Duration::from_secs(3600)),
         limits: Default::default(),
         log_budget: Arc::new(LogBudget::new(
@@ -206,7 +207,7 @@ fn bench_guest(c: &mut Criterion) {
     let consumer = rt
         .block_on(echo.spec.pre.instantiate_async(&mut store))
         .unwrap();
-    let handler = consumer.wasmsock_plugin_handler();
+    let handler = consumer.consumer.wasmsock_plugin_handler();
     let msg = small_message();
     let mut batch = Batch::default();
     let mut n = 0u32;

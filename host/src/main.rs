@@ -45,6 +45,12 @@ enum Command {
         /// Compile every plugin afresh; keep nothing on disk.
         #[arg(long)]
         no_cache: bool,
+        /// The channel layer that carries groups across hosts:
+        /// `redis://HOST:PORT` (many servers on one Redis share groups) or
+        /// `memory` (this server alone) [default: memory, or the config
+        /// file's `layer`].
+        #[arg(long)]
+        layer: Option<String>,
     },
     /// Check that a file is a plugin wasmsock can load: a component of the
     /// `wasmsock:plugin/consumer` world that instantiates. Prints what it
@@ -98,6 +104,7 @@ fn main() -> anyhow::Result<()> {
             config,
             cache_dir,
             no_cache,
+            layer,
         } => {
             let overrides = Overrides {
                 listen,
@@ -105,6 +112,7 @@ fn main() -> anyhow::Result<()> {
                 plugins_dir: plugins,
                 cache_dir,
                 no_cache,
+                layer,
             };
             let config = ServerConfig::load(config.as_deref(), &overrides)?;
             tokio::runtime::Builder::new_multi_thread()
@@ -216,7 +224,8 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         engine,
         config.plugin_defaults.clone(),
         config.limits.clone(),
-    ));
+        &config.layer,
+    )?);
     registry.load_all().await?;
     let _watch = watcher::watch(registry.clone())?;
     let server = Server::bind(config.listen, registry.clone(), config.limits.clone()).await?;

@@ -42,6 +42,23 @@ pub struct LimitsFile {
     /// Close a connection after this long without a data message from the
     /// client (1001, "idle timeout"), in ms; 0 (the default) never does.
     pub idle_timeout_ms: u64,
+    /// What group traffic (broadcasts and messages from other hosts) does
+    /// to a member whose outbound queue is full.
+    pub group_queue_full: GroupQueueFull,
+}
+
+/// What a group message does to a member whose outbound queue is full.
+/// Either way the member's loss is counted and the other members are not
+/// slowed down.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupQueueFull {
+    /// Close the member as a slow reader (1008): a member that stays
+    /// connected has missed nothing.
+    #[default]
+    Close,
+    /// Skip the message for that member and keep it connected.
+    Drop,
 }
 
 impl Default for LimitsFile {
@@ -59,6 +76,7 @@ impl Default for LimitsFile {
             ping_interval_ms: 30_000,
             ping_timeout_ms: 10_000,
             idle_timeout_ms: 0,
+            group_queue_full: GroupQueueFull::Close,
         }
     }
 }
@@ -170,6 +188,7 @@ impl LimitsFile {
             ping_interval: off_if_zero(self.ping_interval_ms),
             ping_timeout: ms(self.ping_timeout_ms),
             idle_timeout: off_if_zero(self.idle_timeout_ms),
+            group_queue_full: self.group_queue_full,
         }
     }
 }
@@ -204,6 +223,8 @@ pub struct Limits {
     pub ping_timeout: Duration,
     /// Close after this long without a data message; `None`: never.
     pub idle_timeout: Option<Duration>,
+    /// What group traffic does to a member whose queue is full.
+    pub group_queue_full: GroupQueueFull,
 }
 
 impl Default for Limits {

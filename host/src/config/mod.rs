@@ -14,7 +14,7 @@ mod limits;
 mod plugin;
 
 pub use grants::{AddrGrant, DirGrant, WasiGrants};
-pub use limits::{Limits, LimitsFile};
+pub use limits::{GroupQueueFull, Limits, LimitsFile};
 pub use plugin::{InstanceMode, Manifest, PluginDefaults, QuarantinePolicy};
 
 /// A configuration file that could not be used.
@@ -86,10 +86,41 @@ pub struct ServerFile {
     pub plugins: Option<PathBuf>,
     /// Folder for compiled plugin artifacts; relative as above.
     pub cache_dir: Option<PathBuf>,
+    /// The channel layer: `memory` or `redis://HOST:PORT`.
+    pub layer: Option<String>,
     /// Connection limits.
     pub limits: LimitsFile,
     /// Defaults for every plugin.
     pub plugin_defaults: PluginDefaults,
+}
+
+/// Which channel layer carries groups beyond this server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum LayerConfig {
+    /// This server alone, in memory.
+    #[default]
+    Memory,
+    /// Many servers on the Redis at this URL.
+    Redis(String),
+}
+
+impl LayerConfig {
+    /// `memory`, or a `redis://` / `rediss://` / `redis+unix://` URL.
+    fn parse(text: &str) -> Result<LayerConfig, String> {
+        let text = text.trim();
+        if text == "memory" {
+            return Ok(LayerConfig::Memory);
+        }
+        if ["redis://", "rediss://", "redis+unix://", "unix://"]
+            .iter()
+            .any(|scheme| text.starts_with(scheme))
+        {
+            return Ok(LayerConfig::Redis(text.to_owned()));
+        }
+        Err(format!(
+            "expected \"memory\" or a Redis URL such as redis://127.0.0.1:6379, found {text:?}"
+        ))
+    }
 }
 
 /// The effective server configuration: file, then CLI overrides.
@@ -107,6 +138,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Defaults for every plugin.
     pub plugin_defaults: PluginDefaults,
+    /// The channel layer.
+    pub layer: LayerConfig,
 }
 
 /// Command-line values that override the configuration file.
@@ -122,6 +155,8 @@ pub struct Overrides {
     pub cache_dir: Option<PathBuf>,
     /// `--no-cache`.
     pub no_cache: bool,
+    /// `--layer`.
+    pub layer: Option<String>,
 }
 
 /// The default listen address: loopback, so nothing is exposed by accident.
@@ -198,6 +233,18 @@ impl ServerConfig {
                     .unwrap_or_else(|| plugins_dir.join(".wasmsock-cache")),
             )
         };
+        let layer = match cli.layer.as_ref().or(parsed.layer.as_ref()) {
+            None => LayerConfig::Memory,
+            Some(text) => LayerConfig::parse(text).map_err(|message| ConfigError::Invalid {
+                path: if cli.layer.is_some() {
+                    PathBuf::from("--layer")
+                } else {
+                    source.clone()
+                },
+                key: "layer".into(),
+                message,
+            })?,
+        };
         Ok(ServerConfig {
             listen,
             admin,
@@ -205,6 +252,7 @@ impl ServerConfig {
             cache_dir,
             limits,
             plugin_defaults: parsed.plugin_defaults,
+            layer,
         })
     }
 }

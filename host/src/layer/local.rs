@@ -1,10 +1,13 @@
 //! This host's group membership and the member lists broadcasts fan out
 //! over.
 //!
-//! One lock guards the tables; a broadcast holds it only to take the group's
-//! member list, an `Arc` snapshot rebuilt after a join or leave, and queues
-//! to the members after letting go, so a broadcast to 10,000 members never
-//! blocks joins, leaves or other broadcasts while it runs.
+//! The groups map has one lock; a broadcast holds it only to take the
+//! group's member list, an `Arc` snapshot rebuilt after a join or leave, and
+//! queues to the members after letting go, so a broadcast to 10,000 members
+//! never blocks joins, leaves or other broadcasts while it runs. Lookups
+//! borrow the names (no allocation per call). Which groups a connection is
+//! in is kept apart, striped by connection id, so that a connection that
+//! never joined a group closes without touching the groups lock.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -16,7 +19,10 @@ use super::MAX_GROUPS_PER_CONNECTION;
 pub type Members<M> = Arc<[(u64, M)]>;
 
 /// A group of one plugin: the plugin's name and the group's.
-type Key = (Arc<str>, Arc<str>);
+pub type GroupKey = (Arc<str>, Arc<str>);
+
+/// Stripes of the per-connection lists.
+const STRIPES: usize = 64;
 
 /// Why a join was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -43,39 +49,42 @@ impl<M: Clone> Group<M> {
     }
 }
 
-/// The tables behind the lock.
-#[derive(Debug)]
-struct Tables<M> {
-    /// Every non-empty group.
-    groups: HashMap<Key, Group<M>>,
-    /// The groups each connection is in, so that it leaves them all when it
-    /// closes.
-    of_conn: HashMap<u64, Vec<Key>>,
-}
+/// The groups of each connection of one stripe.
+type OfConn = HashMap<u64, Vec<GroupKey>>;
+
+/// Every non-empty group, by plugin, then by group name.
+type GroupMap<M> = HashMap<Arc<str>, HashMap<Arc<str>, Group<M>>>;
 
 /// Every group of this host's connections, all plugins together (each
 /// plugin sees only its own).
 #[derive(Debug)]
 pub struct Groups<M> {
-    /// Membership, both ways.
-    tables: Mutex<Tables<M>>,
+    /// Members of every group. Taken after a stripe of `of_conn`, never
+    /// before.
+    groups: Mutex<GroupMap<M>>,
+    /// The groups each connection is in, striped by connection id, so that
+    /// it leaves them all when it closes.
+    of_conn: Box<[Mutex<OfConn>]>,
 }
 
 impl<M> Default for Groups<M> {
     fn default() -> Self {
         Groups {
-            tables: Mutex::new(Tables {
-                groups: HashMap::new(),
-                of_conn: HashMap::new(),
-            }),
+            groups: Mutex::new(HashMap::new()),
+            of_conn: (0..STRIPES).map(|_| Mutex::default()).collect(),
         }
     }
 }
 
+/// Ignore poisoning: each update leaves its map consistent before anything
+/// can panic.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl<M: Clone> Groups<M> {
-    fn lock(&self) -> MutexGuard<'_, Tables<M>> {
-        // Each update leaves both maps consistent before anything can panic.
-        self.tables.lock().unwrap_or_else(|p| p.into_inner())
+    fn stripe(&self, conn: u64) -> MutexGuard<'_, OfConn> {
+        lock(&self.of_conn[(conn % STRIPES as u64) as usize])
     }
 
     /// Put connection `conn` (reached through `member`) in `plugin`'s
@@ -87,94 +96,109 @@ impl<M: Clone> Groups<M> {
         conn: u64,
         member: M,
     ) -> Result<bool, JoinError> {
-        let mut t = self.lock();
-        let key: Key = (plugin.clone(), Arc::from(group));
-        let of_conn = t.of_conn.entry(conn).or_default();
-        if of_conn.contains(&key) {
+        let mut stripe = self.stripe(conn);
+        let of_conn = stripe.entry(conn).or_default();
+        if of_conn
+            .iter()
+            .any(|(p, g)| **p == **plugin && &**g == group)
+        {
             return Ok(false);
         }
         if of_conn.len() >= MAX_GROUPS_PER_CONNECTION {
             return Err(JoinError::TooManyGroups(MAX_GROUPS_PER_CONNECTION));
         }
-        of_conn.push(key.clone());
-        let g = t.groups.entry(key).or_insert_with(|| Group {
-            members: Vec::new(),
-            snapshot: None,
-        });
+        let group: Arc<str> = Arc::from(group);
+        of_conn.push((plugin.clone(), group.clone()));
+        let mut groups = lock(&self.groups);
+        let g = groups
+            .entry(plugin.clone())
+            .or_default()
+            .entry(group)
+            .or_insert_with(|| Group {
+                members: Vec::new(),
+                snapshot: None,
+            });
         g.members.push((conn, member));
         g.snapshot = None;
         Ok(true)
     }
 
     /// Take `conn` out of `plugin`'s `group`; true if it was a member.
-    pub fn leave(&self, plugin: &Arc<str>, group: &str, conn: u64) -> bool {
-        let mut t = self.lock();
-        let key: Key = (plugin.clone(), Arc::from(group));
-        let Some(of_conn) = t.of_conn.get_mut(&conn) else {
+    pub fn leave(&self, plugin: &str, group: &str, conn: u64) -> bool {
+        let mut stripe = self.stripe(conn);
+        let Some(of_conn) = stripe.get_mut(&conn) else {
             return false;
         };
-        let Some(at) = of_conn.iter().position(|k| *k == key) else {
+        let Some(at) = of_conn
+            .iter()
+            .position(|(p, g)| &**p == plugin && &**g == group)
+        else {
             return false;
         };
         of_conn.swap_remove(at);
         if of_conn.is_empty() {
-            t.of_conn.remove(&conn);
+            stripe.remove(&conn);
         }
-        Self::remove_member(&mut t, &key, conn);
+        self.remove_member(&mut lock(&self.groups), plugin, group, conn);
         true
     }
 
-    /// Take `conn` out of every group it is in (it has closed).
-    pub fn leave_all(&self, conn: u64) {
-        let mut t = self.lock();
-        let Some(keys) = t.of_conn.remove(&conn) else {
-            return;
+    /// Take `conn` out of every group it is in (it has closed); returns the
+    /// groups it left.
+    pub fn leave_all(&self, conn: u64) -> Vec<GroupKey> {
+        let mut stripe = self.stripe(conn);
+        let Some(keys) = stripe.remove(&conn) else {
+            return Vec::new();
         };
-        for key in keys {
-            Self::remove_member(&mut t, &key, conn);
+        let mut groups = lock(&self.groups);
+        for (plugin, group) in &keys {
+            self.remove_member(&mut groups, plugin, group, conn);
         }
+        keys
     }
 
-    fn remove_member(t: &mut Tables<M>, key: &Key, conn: u64) {
-        let Some(g) = t.groups.get_mut(key) else {
+    fn remove_member(&self, groups: &mut GroupMap<M>, plugin: &str, group: &str, conn: u64) {
+        let Some(of_plugin) = groups.get_mut(plugin) else {
+            return;
+        };
+        let Some(g) = of_plugin.get_mut(group) else {
             return;
         };
         g.members.retain(|(id, _)| *id != conn);
         g.snapshot = None;
         if g.members.is_empty() {
-            t.groups.remove(key);
+            of_plugin.remove(group);
+            if of_plugin.is_empty() {
+                groups.remove(plugin);
+            }
         }
     }
 
     /// The members of `plugin`'s `group` now (empty if it has none).
-    pub fn members(&self, plugin: &Arc<str>, group: &str) -> Members<M> {
-        let mut t = self.lock();
-        let key: Key = (plugin.clone(), Arc::from(group));
-        match t.groups.get_mut(&key) {
+    pub fn members(&self, plugin: &str, group: &str) -> Members<M> {
+        let mut groups = lock(&self.groups);
+        match groups.get_mut(plugin).and_then(|p| p.get_mut(group)) {
             Some(g) => g.snapshot(),
             None => Arc::from(Vec::new()),
         }
     }
 
     /// How many connections are in `plugin`'s `group`.
-    pub fn count(&self, plugin: &Arc<str>, group: &str) -> usize {
-        let t = self.lock();
-        let key: Key = (plugin.clone(), Arc::from(group));
-        t.groups.get(&key).map_or(0, |g| g.members.len())
+    pub fn count(&self, plugin: &str, group: &str) -> usize {
+        lock(&self.groups)
+            .get(plugin)
+            .and_then(|p| p.get(group))
+            .map_or(0, |g| g.members.len())
     }
 
     /// Non-empty groups, all plugins together.
     pub fn group_count(&self) -> usize {
-        self.lock().groups.len()
+        lock(&self.groups).values().map(HashMap::len).sum()
     }
 
     /// Non-empty groups of one plugin.
     pub fn groups_of(&self, plugin: &str) -> usize {
-        self.lock()
-            .groups
-            .keys()
-            .filter(|(p, _)| &**p == plugin)
-            .count()
+        lock(&self.groups).get(plugin).map_or(0, HashMap::len)
     }
 }
 
@@ -195,23 +219,31 @@ mod tests {
         assert_eq!(g.join(&p, "room", 1, "a"), Ok(false), "twice is once");
         assert_eq!(g.join(&p, "other", 1, "a"), Ok(true));
         assert_eq!(g.join(&q, "room", 2, "b"), Ok(true));
-        assert_eq!(ids(&g.members(&p, "room")), vec![3, 1]);
+        assert_eq!(ids(&g.members("p", "room")), vec![3, 1]);
         assert_eq!(
-            ids(&g.members(&q, "room")),
+            ids(&g.members("q", "room")),
             vec![2],
             "plugins do not share groups"
         );
-        let before = g.members(&p, "room");
-        assert!(g.leave(&p, "room", 3));
-        assert!(!g.leave(&p, "room", 3));
+        let before = g.members("p", "room");
+        assert!(g.leave("p", "room", 3));
+        assert!(!g.leave("p", "room", 3));
         assert_eq!(ids(&before), vec![3, 1], "a snapshot taken stays as it was");
-        assert_eq!(ids(&g.members(&p, "room")), vec![1]);
-        g.leave_all(1);
-        assert_eq!(g.count(&p, "room"), 0);
-        assert_eq!(g.count(&p, "other"), 0);
+        assert_eq!(ids(&g.members("p", "room")), vec![1]);
+        let mut left = g.leave_all(1);
+        left.sort();
+        assert_eq!(
+            left,
+            vec![(p.clone(), "other".into()), (p.clone(), "room".into())]
+        );
+        assert_eq!(g.count("p", "room"), 0);
+        assert_eq!(g.count("p", "other"), 0);
         assert_eq!(g.group_count(), 1);
+        assert_eq!(g.groups_of("q"), 1);
+        assert!(g.leave_all(1).is_empty(), "a second close leaves nothing");
         g.leave_all(2);
         assert_eq!(g.group_count(), 0, "empty groups are dropped");
+        assert_eq!(g.groups_of("q"), 0);
     }
 
     #[test]
@@ -225,7 +257,7 @@ mod tests {
             g.join(&p, "one-more", 1, ()),
             Err(JoinError::TooManyGroups(MAX_GROUPS_PER_CONNECTION))
         );
-        g.leave_all(1);
+        assert_eq!(g.leave_all(1).len(), MAX_GROUPS_PER_CONNECTION);
         assert_eq!(g.group_count(), 0);
     }
 }

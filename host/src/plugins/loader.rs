@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
 use crate::config::Manifest;
-use crate::runtime::bindings::ConsumerPre;
+use crate::runtime::bindings::PluginPre;
 use crate::runtime::connections::Connections;
 use crate::runtime::shard::{Instance, ShardSpec};
 use crate::runtime::state::HostState;
@@ -51,7 +51,7 @@ pub enum LoadError {
 /// A compiled, type-checked plugin file.
 pub struct Compiled {
     /// The component, ready to instantiate.
-    pub pre: ConsumerPre<HostState>,
+    pub pre: PluginPre<HostState>,
     /// SHA-256 of the file, hex.
     pub hash: String,
     /// Size of the file in bytes.
@@ -102,7 +102,7 @@ pub fn compile(
         .linker()
         .instantiate_pre(&component)
         .map_err(|e| LoadError::WrongWorld(e.into()))?;
-    let pre = ConsumerPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(e.into()))?;
+    let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(e.into()))?;
     Ok(Compiled {
         pre,
         hash: content_hash(bytes),

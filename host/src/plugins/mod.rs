@@ -14,9 +14,12 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
 
-use crate::config::{ConfigError, Limits, Manifest, PluginDefaults};
+use crate::config::{ConfigError, LayerConfig, Limits, Manifest, PluginDefaults};
+use crate::layer::{Memory, Redis};
 use crate::routing::{RouteMatch, RoutePattern, RouteTable};
-use crate::runtime::connections::Connections;
+use crate::runtime::connections::{new_host_id, Connections};
+
+pub use crate::layer::RedisError;
 use crate::runtime::WasmEngine;
 use loader::{LoadError, LoadSpec};
 pub use plugin::{ConnSlot, Plugin};
@@ -87,23 +90,39 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Registry {
     /// An empty registry for `dir`.
+    ///
+    /// With a Redis layer the URL is checked here; the connection to Redis
+    /// is made in the background (local groups work while it is down).
     pub fn new(
         dir: PathBuf,
         engine: WasmEngine,
         defaults: PluginDefaults,
         limits: Limits,
-    ) -> Registry {
-        Registry {
+        layer: &LayerConfig,
+    ) -> Result<Registry, RedisError> {
+        let host_id = new_host_id();
+        let connections = match layer {
+            LayerConfig::Memory => {
+                Connections::with_layer(limits.group_queue_full, host_id, |_| Arc::new(Memory))
+            }
+            LayerConfig::Redis(url) => {
+                let client = Redis::client(url)?;
+                Connections::with_layer(limits.group_queue_full, host_id.clone(), |inbound| {
+                    Redis::start(client, url, host_id, inbound)
+                })
+            }
+        };
+        Ok(Registry {
             dir,
             engine,
-            connections: Connections::new(),
+            connections,
             defaults,
             limits,
             plugins: Mutex::new(BTreeMap::new()),
             routes: ArcSwap::from_pointee(RouteTable::default()),
             versions: Mutex::new(BTreeMap::new()),
             errors: Mutex::new(BTreeMap::new()),
-        }
+        })
     }
 
     /// Every open connection of the server.

@@ -1,5 +1,6 @@
 //! The only `bindgen!` of the host: Rust types and traits generated from
-//! `wit/consumer.wit`.
+//! `wit/consumer.wit`, and [`PluginPre`], which binds a component's required
+//! and optional exports once so that each instantiation only loads them.
 //!
 //! Exports are called asynchronously (the guest runs on a tokio task and
 //! yields at epoch ticks); imports are plain synchronous functions that never
@@ -7,12 +8,114 @@
 
 #![allow(missing_docs)] // generated code; the WIT file documents it
 
+use wasmtime::component::{Instance, InstancePre};
+use wasmtime::AsContextMut;
+
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "consumer",
     exports: { default: async },
 });
 
+/// The exports a consumer may have beyond `handler`, bound apart so that a
+/// consumer without them still loads.
+pub mod optional {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "optional-exports",
+        exports: { default: async },
+        with: { "wasmsock:plugin/types": super::wasmsock::plugin::types },
+    });
+}
+
+pub use self::optional::exports::wasmsock::plugin::event_handler::Guest as EventHandler;
 pub use self::wasmsock::plugin::types::{
     Accept, CloseInfo, Error as ImportError, Level, Message, Reject, Scope,
 };
+
+/// The name under which a component exports `event-handler`.
+const EVENT_HANDLER: &str = "wasmsock:plugin/event-handler@0.1.0";
+
+/// A linked component with its exports looked up: what every instance of a
+/// plugin version is made from.
+pub struct PluginPre<T: 'static> {
+    /// The linked component.
+    instance_pre: InstancePre<T>,
+    /// Where `handler` is.
+    consumer: ConsumerIndices,
+    /// Where `event-handler` is, if the component exports it.
+    events: Option<optional::OptionalExportsIndices>,
+}
+
+impl<T: 'static> Clone for PluginPre<T> {
+    fn clone(&self) -> Self {
+        PluginPre {
+            instance_pre: self.instance_pre.clone(),
+            consumer: self.consumer.clone(),
+            events: self.events.clone(),
+        }
+    }
+}
+
+/// One instance's exports.
+pub struct PluginExports {
+    /// `handler`, which every consumer has.
+    pub consumer: Consumer,
+    /// `event-handler`, if the plugin takes events.
+    pub events: Option<optional::OptionalExports>,
+}
+
+impl PluginExports {
+    /// The plugin's `event-handler`, if it has one.
+    pub fn event_handler(&self) -> Option<&EventHandler> {
+        self.events
+            .as_ref()
+            .map(|e| e.wasmsock_plugin_event_handler())
+    }
+}
+
+impl<T: Send + 'static> PluginPre<T> {
+    /// Look up the exports of a linked component. Fails if `handler` is
+    /// missing or if an optional interface is exported with the wrong
+    /// shape; a missing optional interface is fine.
+    pub fn new(instance_pre: InstancePre<T>) -> wasmtime::Result<Self> {
+        let consumer = ConsumerIndices::new(&instance_pre)?;
+        let events = match instance_pre
+            .component()
+            .get_export_index(None, EVENT_HANDLER)
+        {
+            Some(_) => Some(optional::OptionalExportsIndices::new(&instance_pre)?),
+            None => None,
+        };
+        Ok(PluginPre {
+            instance_pre,
+            consumer,
+            events,
+        })
+    }
+
+    /// The linked component.
+    pub fn instance_pre(&self) -> &InstancePre<T> {
+        &self.instance_pre
+    }
+
+    /// True if the plugin exports `event-handler`.
+    pub fn takes_events(&self) -> bool {
+        self.events.is_some()
+    }
+
+    /// A new instance in `store`, with its exports.
+    pub async fn instantiate_async(
+        &self,
+        mut store: impl AsContextMut<Data = T>,
+    ) -> wasmtime::Result<PluginExports> {
+        let mut store = store.as_context_mut();
+        let instance: Instance = self.instance_pre.instantiate_async(&mut store).await?;
+        let consumer = self.consumer.load(&mut store, &instance)?;
+        let events = match &self.events {
+            Some(i) => Some(i.load(&mut store, &instance)?),
+            None => None,
+        };
+        Ok(PluginExports { consumer, events })
+    }
+}

@@ -25,16 +25,18 @@
 //!   closed connection is never a member.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
+use super::health::Health;
 use super::outbox::Outbox;
 use super::shard::ShardHandle;
 use super::state::ConnMap;
-use crate::layer::Groups;
+use crate::config::GroupQueueFull;
+use crate::layer::{Groups, Inbound, Layer, Memory};
 
 /// The group membership of connections: members are reached through their
-/// outboxes.
-pub type GroupTable = Groups<Arc<Outbox>>;
+/// registry entries (outbox for messages, shard for events).
+pub type GroupTable = Groups<Entry>;
 
 /// Stripes of the map: connection tasks register and leave concurrently,
 /// and ids are sequential, so consecutive ids land on different locks.
@@ -51,6 +53,9 @@ pub struct Entry {
     pub version: u64,
     /// The shard whose instance serves it.
     pub shard: ShardHandle,
+    /// Its plugin version's counters, where group traffic it misses is
+    /// counted.
+    pub health: Arc<Health>,
 }
 
 /// Every connection of the process (or of one test harness) by id.
@@ -67,23 +72,18 @@ pub struct Connections {
     groups: GroupTable,
     /// Names this registry among the hosts of a cluster, in addresses.
     host_id: String,
-}
-
-impl Default for Connections {
-    fn default() -> Self {
-        Connections {
-            stripes: (0..STRIPES).map(|_| Mutex::default()).collect(),
-            next_id: AtomicU64::new(1),
-            count: AtomicUsize::new(0),
-            groups: Groups::default(),
-            host_id: new_host_id(),
-        }
-    }
+    /// What other hosts learn of these connections' groups, and how they
+    /// reach them.
+    layer: Arc<dyn Layer>,
+    /// What group traffic does to a member whose outbound queue is full.
+    pub(crate) queue_full: GroupQueueFull,
+    /// Counts of group traffic, for `/status`.
+    pub(crate) traffic: super::delivery::Traffic,
 }
 
 /// A host id unlikely to repeat: eight hex digits from the process id, the
 /// time and the standard library's random hash keys.
-fn new_host_id() -> String {
+pub fn new_host_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
@@ -95,9 +95,45 @@ fn new_host_id() -> String {
 }
 
 impl Connections {
-    /// An empty registry whose ids count from 1.
+    /// An empty registry of one host alone (the memory layer), whose ids
+    /// count from 1.
     pub fn new() -> Arc<Connections> {
-        Arc::default()
+        Connections::with_layer(GroupQueueFull::default(), new_host_id(), |_| {
+            Arc::new(Memory)
+        })
+    }
+
+    /// An empty registry named `host_id` among the hosts of a cluster,
+    /// with the layer `layer` builds; it is handed where to deliver what
+    /// other hosts send.
+    pub fn with_layer(
+        queue_full: GroupQueueFull,
+        host_id: String,
+        layer: impl FnOnce(Weak<dyn Inbound>) -> Arc<dyn Layer>,
+    ) -> Arc<Connections> {
+        Arc::new_cyclic(|me: &Weak<Connections>| {
+            let inbound: Weak<dyn Inbound> = me.clone();
+            Connections {
+                stripes: (0..STRIPES).map(|_| Mutex::default()).collect(),
+                next_id: AtomicU64::new(1),
+                count: AtomicUsize::new(0),
+                groups: Groups::default(),
+                host_id,
+                layer: layer(inbound),
+                queue_full,
+                traffic: Default::default(),
+            }
+        })
+    }
+
+    /// This host's name in addresses.
+    pub fn host_id(&self) -> &str {
+        &self.host_id
+    }
+
+    /// The layer that reaches other hosts.
+    pub fn layer(&self) -> &dyn Layer {
+        &*self.layer
     }
 
     /// A fresh connection id, unique within this registry.
@@ -137,7 +173,7 @@ impl Connections {
 
     /// The address of connection `id`: valid on every host of a cluster.
     pub fn address(&self, id: u64) -> String {
-        format!("{}.{id}", self.host_id)
+        crate::layer::address(&self.host_id, id)
     }
 
     /// Connections registered now.
@@ -154,7 +190,9 @@ impl Connections {
         if self.stripe(id).remove(&id).is_some() {
             self.count.fetch_sub(1, Ordering::Relaxed);
         }
-        self.groups.leave_all(id);
+        for (plugin, group) in self.groups.leave_all(id) {
+            self.layer.left(&plugin, &group, id);
+        }
     }
 }
 
@@ -191,6 +229,11 @@ mod tests {
             plugin: "p".into(),
             version: 1,
             shard: ShardHandle::from_sender(tx),
+            health: Arc::new(Health::new(crate::config::QuarantinePolicy {
+                after: 1,
+                window: std::time::Duration::from_secs(1),
+                base: std::time::Duration::from_secs(1),
+            })),
         }
     }
 

@@ -26,9 +26,11 @@ pub struct Health {
     pub failures: AtomicU64,
     /// Log lines dropped over the rate limit since the version was loaded.
     pub log_lines_dropped: AtomicU64,
-    /// Broadcast messages not queued for a member whose outbound queue was
-    /// full (it is closed with 1008).
+    /// Group messages lost for a member whose outbound queue was full
+    /// (under the `close` policy it is closed with 1008).
     pub group_drops: AtomicU64,
+    /// Events lost for a member whose shard was too far behind.
+    pub event_drops: AtomicU64,
     /// Recent failures and the quarantine in force.
     state: Mutex<State>,
 }
@@ -63,6 +65,7 @@ impl Health {
             failures: AtomicU64::new(0),
             log_lines_dropped: AtomicU64::new(0),
             group_drops: AtomicU64::new(0),
+            event_drops: AtomicU64::new(0),
             state: Mutex::new(State::default()),
         }
     }

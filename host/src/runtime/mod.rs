@@ -6,6 +6,7 @@
 pub(crate) mod bindings;
 pub(crate) mod budget;
 pub(crate) mod connections;
+pub(crate) mod delivery;
 pub(crate) mod engine;
 pub(crate) mod health;
 mod imports;

@@ -44,6 +44,16 @@ impl Text {
     }
 }
 
+impl TryFrom<Bytes> for Text {
+    type Error = std::str::Utf8Error;
+
+    /// Text from bytes received from elsewhere (another host), checked once.
+    fn try_from(b: Bytes) -> Result<Text, Self::Error> {
+        std::str::from_utf8(&b)?;
+        Ok(Text(b))
+    }
+}
+
 impl From<String> for Text {
     fn from(s: String) -> Text {
         Text(Bytes::from(s))
@@ -156,6 +166,17 @@ impl Outbox {
     /// Queue an item. A close or ping is always accepted while open (a close
     /// ends the queue); data counts against the limits.
     pub fn push(&self, item: Outbound) -> Result<(), PushError> {
+        self.queue(item, true)
+    }
+
+    /// Queue a data item if there is room; a full queue refuses it without
+    /// marking the connection as a slow reader (group traffic under the
+    /// `drop` policy: the item is lost for this recipient, and counted).
+    pub fn offer(&self, item: Outbound) -> Result<(), PushError> {
+        self.queue(item, false)
+    }
+
+    fn queue(&self, item: Outbound, overflow: bool) -> Result<(), PushError> {
         let mut s = self.lock();
         if s.closed {
             return Err(PushError::Closed);
@@ -164,9 +185,11 @@ impl Outbox {
         let is_close = matches!(item, Outbound::Close { .. });
         let is_control = is_close || matches!(item, Outbound::Ping);
         if !is_control && (s.queue.len() >= self.max_messages || s.bytes + len > self.max_bytes) {
-            s.overflowed = true;
-            drop(s);
-            self.notify.notify_one();
+            if overflow {
+                s.overflowed = true;
+                drop(s);
+                self.notify.notify_one();
+            }
             return Err(PushError::Full);
         }
         s.closed |= is_close;
@@ -227,6 +250,17 @@ mod tests {
         assert_eq!(b.items.len(), 2);
         assert!(b.overflowed);
         assert_eq!(q.push(text("abcdefghij")), Ok(()));
+    }
+
+    #[test]
+    fn an_offer_that_does_not_fit_leaves_the_connection_open() {
+        let q = Outbox::new(1, 10);
+        assert_eq!(q.offer(text("a")), Ok(()));
+        assert_eq!(q.offer(text("b")), Err(PushError::Full));
+        let mut b = Batch::default();
+        q.take_now(&mut b);
+        assert_eq!(b.items, vec![text("a")]);
+        assert!(!b.overflowed, "an offer never marks a slow reader");
     }
 
     #[test]

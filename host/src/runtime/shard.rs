@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use wasmtime::Store;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
-use super::bindings::{Accept, CloseInfo, ConsumerPre, Message, Reject, Scope};
+use super::bindings::{Accept, CloseInfo, Message, PluginPre, Reject, Scope};
 use super::budget::CallBudget;
 use super::connections::Connections;
 use super::engine::WasmEngine;
@@ -37,7 +37,7 @@ pub struct ShardSpec {
     /// The shared engine.
     pub engine: WasmEngine,
     /// The type-checked component, ready to instantiate.
-    pub pre: ConsumerPre<HostState>,
+    pub pre: PluginPre<HostState>,
     /// The plugin's name.
     pub plugin: Arc<str>,
     /// The plugin's `[config]` values.
@@ -90,14 +90,14 @@ pub async fn all_stopped() {
 /// A live instance and its store.
 pub struct Instance {
     store: Store<HostState>,
-    consumer: super::bindings::Consumer,
+    exports: super::bindings::PluginExports,
 }
 
 impl ShardSpec {
     /// The spec for a plugin version with these settings.
     pub fn new(
         engine: WasmEngine,
-        pre: ConsumerPre<HostState>,
+        pre: PluginPre<HostState>,
         plugin: Arc<str>,
         manifest: &crate::config::Manifest,
         max_message_size: usize,
@@ -178,6 +178,7 @@ impl ShardSpec {
             conns: ConnMap::default(),
             connections: self.connections.clone(),
             max_message_size: self.max_message_size,
+            takes_events: self.pre.takes_events(),
             budget: CallBudget::start(self.call_timeout),
             limits: Default::default(),
             log_budget: budget,
@@ -185,12 +186,12 @@ impl ShardSpec {
             table: Default::default(),
         };
         let mut store = self.engine.store(state, self.memory_limit);
-        let consumer = self
+        let exports = self
             .pre
             .instantiate_async(&mut store)
             .await
             .map_err(|e| describe(e, self.call_timeout))?;
-        Ok(Instance { store, consumer })
+        Ok(Instance { store, exports })
     }
 }
 
@@ -256,6 +257,24 @@ pub enum Request {
         /// How it ended.
         info: CloseInfo,
     },
+    /// Call `on-event`, if the plugin exports `event-handler`.
+    Event {
+        /// Connection id.
+        conn: u64,
+        /// The group it was sent to; `None` for a send to the address.
+        group: Option<Arc<str>>,
+        /// The event, shared by every member it goes to.
+        event: Arc<Message>,
+    },
+    /// Call `on-gap`, if the plugin exports `event-handler`.
+    Gap {
+        /// Connection id.
+        conn: u64,
+        /// The group that lost traffic.
+        group: Arc<str>,
+        /// How many messages and events were lost.
+        lost: u64,
+    },
     /// Answer once every earlier request has been handled (the test harness
     /// waits on this so that a call's effects are visible when it returns).
     Flush {
@@ -283,6 +302,17 @@ impl ShardHandle {
     /// shard task is gone.
     pub async fn send(&self, req: Request) -> Result<(), ShardGone> {
         self.tx.send(req).await.map_err(|_| ShardGone)
+    }
+
+    /// Queue a request if the inbox has room, without waiting: group
+    /// traffic never waits on a busy shard.
+    pub fn offer(&self, req: Request) -> super::delivery::Delivered {
+        use super::delivery::Delivered;
+        match self.tx.try_send(req) {
+            Ok(()) => Delivered::Queued,
+            Err(mpsc::error::TrySendError::Full(_)) => Delivered::Dropped,
+            Err(mpsc::error::TrySendError::Closed(_)) => Delivered::Gone,
+        }
     }
 
     /// Wait for room in the inbox, then queue with the slot. Unlike
@@ -401,7 +431,10 @@ fn refuse(req: Request) {
         Request::Flush { done } => {
             let _ = done.send(());
         }
-        Request::Message { .. } | Request::Disconnect { .. } => {}
+        Request::Message { .. }
+        | Request::Disconnect { .. }
+        | Request::Event { .. }
+        | Request::Gap { .. } => {}
     }
 }
 
@@ -411,7 +444,7 @@ async fn handle(
     req: Request,
 ) -> Result<(), (u64, wasmtime::Error)> {
     let store = &mut inst.store;
-    let handler = inst.consumer.wasmsock_plugin_handler();
+    let handler = inst.exports.consumer.wasmsock_plugin_handler();
     store.data_mut().budget = CallBudget::start(spec.call_timeout);
     // Count ticks from now, so a shard that sat idle does not yield on the
     // first check of its next call.
@@ -459,6 +492,34 @@ async fn handle(
             let r = handler.call_on_disconnect(&mut *store, conn, &info).await;
             store.data_mut().conns.remove(&conn);
             r.map_err(|e| (conn, e))
+        }
+        Request::Event { conn, group, event } => {
+            if !store.data().conns.contains_key(&conn) {
+                return Ok(());
+            }
+            let Some(events) = inst.exports.event_handler() else {
+                spec.connections
+                    .traffic
+                    .events_unhandled
+                    .fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            };
+            events
+                .call_on_event(&mut *store, conn, group.as_deref(), &event)
+                .await
+                .map_err(|e| (conn, e))
+        }
+        Request::Gap { conn, group, lost } => {
+            let Some(events) = inst.exports.event_handler() else {
+                return Ok(());
+            };
+            if !store.data().conns.contains_key(&conn) {
+                return Ok(());
+            }
+            events
+                .call_on_gap(&mut *store, conn, &group, lost)
+                .await
+                .map_err(|e| (conn, e))
         }
         Request::Flush { done } => {
             let _ = done.send(());

@@ -27,6 +27,9 @@ pub struct HostState {
     pub connections: Arc<Connections>,
     /// Largest message the plugin may send, in bytes.
     pub max_message_size: usize,
+    /// True if the plugin exports `event-handler`: events sent to its
+    /// groups have somewhere to go.
+    pub takes_events: bool,
     /// The CPU budget of the call in progress; checked at every epoch tick.
     pub budget: CallBudget,
     /// Memory and table caps, enforced by wasmtime's resource limiter.

@@ -35,6 +35,24 @@ pub struct Status {
     pub plugins: BTreeMap<String, PluginStatus>,
     /// Why each plugin file that is not served was refused.
     pub refused: BTreeMap<String, String>,
+    /// Group traffic and the channel layer.
+    pub layer: LayerFigures,
+}
+
+/// Group traffic on this host and what the layer reports.
+#[derive(Debug, Serialize)]
+pub struct LayerFigures {
+    /// This host's id, the first part of its connections' addresses.
+    pub host: String,
+    /// The layer's own figures (`kind`, `connected`, `hosts`, ...).
+    #[serde(flatten)]
+    pub layer: crate::layer::LayerStatus,
+    /// Group messages lost for members whose outbound queue was full.
+    pub message_drops: u64,
+    /// Events lost for members whose plugin shard was too far behind.
+    pub event_drops: u64,
+    /// Events for plugins that export no `event-handler`.
+    pub events_unhandled: u64,
 }
 
 /// Connection counts.
@@ -74,9 +92,11 @@ pub struct PluginStatus {
     pub log_lines_dropped: u64,
     /// Groups of this plugin with at least one member on this host.
     pub groups: usize,
-    /// Broadcast messages not queued for a member whose outbound queue was
-    /// full (that member is closed with 1008).
+    /// Group messages lost for a member whose outbound queue was full
+    /// (under the `close` policy that member is closed with 1008).
     pub group_drops: u64,
+    /// Events lost for a member whose shard was too far behind.
+    pub event_drops: u64,
     /// The quarantine in force, if any.
     pub quarantine: Option<QuarantineStatus>,
 }
@@ -135,6 +155,7 @@ pub fn status(registry: &Registry, stats: &Stats) -> Status {
                 log_lines_dropped: health.log_lines_dropped.load(Ordering::Relaxed),
                 groups: registry.connections().groups().groups_of(&name),
                 group_drops: health.group_drops.load(Ordering::Relaxed),
+                event_drops: health.event_drops.load(Ordering::Relaxed),
                 quarantine,
             };
             (name, status)
@@ -152,6 +173,17 @@ pub fn status(registry: &Registry, stats: &Stats) -> Status {
         rss_bytes: rss_bytes(),
         plugins,
         refused: registry.errors(),
+        layer: {
+            let c = registry.connections();
+            let t = &c.traffic;
+            LayerFigures {
+                host: c.host_id().to_owned(),
+                layer: c.layer().status(),
+                message_drops: t.message_drops.load(Ordering::Relaxed),
+                event_drops: t.event_drops.load(Ordering::Relaxed),
+                events_unhandled: t.events_unhandled.load(Ordering::Relaxed),
+            }
+        },
     }
 }
 

@@ -133,6 +133,7 @@ impl Admission {
                 plugin: plugin.name.clone(),
                 version: plugin.version,
                 shard: shard.clone(),
+                health: plugin.health().clone(),
             },
         );
         let scope = scope::build(head, route.pattern.as_str(), route.params, peer);

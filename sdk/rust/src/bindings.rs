@@ -4,7 +4,7 @@
 
 wit_bindgen::generate!({
     path: "../../wit",
-    world: "consumer",
+    world: "channel-consumer",
     // The export macro is invoked from the plugin's crate, so it must be
     // exported and must find these bindings through this crate's path.
     pub_export_macro: true,

@@ -37,6 +37,29 @@ pub trait Consumer: Sized + 'static {
     /// A complete message arrived.
     fn receive(&mut self, conn: &Connection, message: Message);
 
+    /// An event for this connection: from
+    /// [`channel::group_send`](crate::channel::group_send) to `group`, or
+    /// from [`channel::send`](crate::channel::send) to its address
+    /// (`group` is `None`). Django Channels calls the consumer's method
+    /// named by the event's `type`; here the plugin decides. The default
+    /// logs a warning, as Channels fails on an event it has no handler for.
+    fn event(&mut self, conn: &Connection, group: Option<&str>, event: Message) {
+        let _ = event;
+        crate::log::warn(format!(
+            "connection {}: an event for group {:?} arrived, but the consumer does not handle events (implement Consumer::event)",
+            conn.id(),
+            group.unwrap_or("-")
+        ));
+    }
+
+    /// `lost` messages or events for `group`, sent from another server,
+    /// never reached this connection (the channel layer counted a gap).
+    /// The default does nothing; a consumer that keeps state from group
+    /// traffic can resync here.
+    fn gap(&mut self, conn: &Connection, group: &str, lost: u64) {
+        let _ = (conn, group, lost);
+    }
+
     /// The connection ended, whoever closed it; the state is dropped after
     /// this. Called exactly once per accepted connection.
     fn disconnect(self, conn: &Connection, close: CloseInfo) {

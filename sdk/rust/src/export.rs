@@ -34,6 +34,22 @@ macro_rules! export_consumer {
                 }
             }
 
+            impl $crate::bindings::exports::wasmsock::plugin::event_handler::Guest
+                for WasmsockExport
+            {
+                fn on_event(
+                    conn: $crate::ConnectionId,
+                    group: ::core::option::Option<::std::string::String>,
+                    event: $crate::Message,
+                ) {
+                    $crate::__private::on_event::<$ty>(&STATES, conn, group, event)
+                }
+
+                fn on_gap(conn: $crate::ConnectionId, group: ::std::string::String, lost: u64) {
+                    $crate::__private::on_gap::<$ty>(&STATES, conn, group, lost)
+                }
+            }
+
     $crate::bindings::export!(WasmsockExport with_types_in $crate::bindings);
         };
     };
@@ -72,6 +88,37 @@ pub mod __private {
         };
         value.receive(&Connection::new(id), msg);
         states.with(|s| s.borrow_mut().insert(id, value));
+    }
+
+    /// Run `f` on connection `id`'s value, taken out of the map meanwhile.
+    fn with_value<T: Consumer>(
+        states: &'static States<T>,
+        id: ConnectionId,
+        f: impl FnOnce(&mut T, &Connection),
+    ) {
+        let Some(mut value) = states.with(|s| s.borrow_mut().remove(&id)) else {
+            return;
+        };
+        f(&mut value, &Connection::new(id));
+        states.with(|s| s.borrow_mut().insert(id, value));
+    }
+
+    pub fn on_event<T: Consumer>(
+        states: &'static States<T>,
+        id: ConnectionId,
+        group: Option<String>,
+        event: Message,
+    ) {
+        with_value(states, id, |v, conn| v.event(conn, group.as_deref(), event));
+    }
+
+    pub fn on_gap<T: Consumer>(
+        states: &'static States<T>,
+        id: ConnectionId,
+        group: String,
+        lost: u64,
+    ) {
+        with_value(states, id, |v, conn| v.gap(conn, &group, lost));
     }
 
     pub fn on_disconnect<T: Consumer>(

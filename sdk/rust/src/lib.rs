@@ -67,6 +67,7 @@
 #[allow(missing_docs, clippy::all)]
 pub mod bindings;
 
+pub mod channel;
 pub mod config;
 mod connection;
 mod consumer;
@@ -78,6 +79,7 @@ pub mod log;
 mod message;
 mod scope;
 
+pub use channel::ChannelError;
 pub use connection::{Connection, ConnectionId, SendError};
 pub use consumer::{Accept, CloseInfo, Consumer, Reject};
 pub use groups::GroupError;

@@ -2,12 +2,10 @@
 //! addresses. A plugin's groups are its own; every bad argument is an error
 //! value, never a trap.
 
-use std::sync::atomic::Ordering;
-
-use crate::layer::{valid_group_name, JoinError};
+use crate::layer::{valid_group_name, JoinError, Kind};
 use crate::runtime::bindings::wasmsock::plugin::groups::{GroupError, Host};
 use crate::runtime::bindings::Message;
-use crate::runtime::outbox::{Outbound, PushError};
+use crate::runtime::delivery::Item;
 use crate::runtime::state::HostState;
 
 fn name(group: &str) -> Result<&str, GroupError> {
@@ -19,23 +17,39 @@ fn name(group: &str) -> Result<&str, GroupError> {
 }
 
 /// A count as the WIT's u32, saturated.
-fn u32_of(n: usize) -> u32 {
+pub(super) fn u32_of(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The length of a message's payload.
+pub(super) fn payload_len(message: &Message) -> usize {
+    match message {
+        Message::Text(t) => t.len(),
+        Message::Binary(b) => b.len(),
+    }
 }
 
 impl Host for HostState {
     fn join(&mut self, conn: u64, group: String) -> Result<(), GroupError> {
         let group = name(&group)?;
-        let outbox = self
-            .conns
-            .get(&conn)
-            .ok_or(GroupError::UnknownConnection)?
-            .clone();
-        self.connections
+        if !self.conns.contains_key(&conn) {
+            return Err(GroupError::UnknownConnection);
+        }
+        // The registry's entry: the outbox for messages and the shard for
+        // events.
+        let entry = self
+            .connections
+            .get(conn)
+            .ok_or(GroupError::UnknownConnection)?;
+        let joined = self
+            .connections
             .groups()
-            .join(&self.plugin, group, conn, outbox)
-            .map(|_| ())
-            .map_err(|JoinError::TooManyGroups(n)| GroupError::TooManyGroups(u32_of(n)))
+            .join(&self.plugin, group, conn, entry)
+            .map_err(|JoinError::TooManyGroups(n)| GroupError::TooManyGroups(u32_of(n)))?;
+        if joined {
+            self.connections.layer().joined(&self.plugin, group, conn);
+        }
+        Ok(())
     }
 
     fn leave(&mut self, conn: u64, group: String) -> Result<(), GroupError> {
@@ -43,7 +57,9 @@ impl Host for HostState {
         if !self.conns.contains_key(&conn) {
             return Err(GroupError::UnknownConnection);
         }
-        self.connections.groups().leave(&self.plugin, group, conn);
+        if self.connections.groups().leave(&self.plugin, group, conn) {
+            self.connections.layer().left(&self.plugin, group, conn);
+        }
         Ok(())
     }
 
@@ -54,50 +70,36 @@ impl Host for HostState {
         exclude: Option<u64>,
     ) -> Result<u32, GroupError> {
         let group = name(&group)?;
-        let len = match &message {
-            Message::Text(t) => t.len(),
-            Message::Binary(b) => b.len(),
-        };
-        if len > self.max_message_size {
+        if payload_len(&message) > self.max_message_size {
             return Err(GroupError::TooLarge(self.max_message_size as u64));
         }
-        // One payload, shared by every member's queue.
-        let item = Outbound::from(message);
-        let members = self.connections.groups().members(&self.plugin, group);
-        let (mut queued, mut dropped) = (0u32, 0u64);
-        for (id, outbox) in members.iter() {
-            if Some(*id) == exclude {
-                continue;
-            }
-            match outbox.push(item.clone()) {
-                Ok(()) => queued += 1,
-                // The full outbox is marked overflowed: its connection
-                // closes with 1008, and the others go on.
-                Err(PushError::Full) => dropped += 1,
-                Err(PushError::Closed) => {}
-            }
-        }
-        if dropped > 0 {
-            self.log_budget
-                .health()
-                .group_drops
-                .fetch_add(dropped, Ordering::Relaxed);
-        }
+        // One payload, shared by every member's queue and the layer.
+        let (item, payload) = Item::from_plugin(Kind::Message, message);
+        let queued = self
+            .connections
+            .to_local_group(&self.plugin, group, &item, exclude);
+        self.connections
+            .layer()
+            .publish(&self.plugin, group, payload);
         Ok(queued)
     }
 
     fn count(&mut self, group: String) -> Result<u32, GroupError> {
         let group = name(&group)?;
-        Ok(u32_of(self.connections.groups().count(&self.plugin, group)))
+        let local = self.connections.groups().count(&self.plugin, group);
+        let remote = self.connections.layer().remote_count(&self.plugin, group);
+        Ok(u32_of(local + remote))
     }
 
     fn members(&mut self, group: String) -> Result<Vec<String>, GroupError> {
         let group = name(&group)?;
         let members = self.connections.groups().members(&self.plugin, group);
-        Ok(members
+        let mut all: Vec<String> = members
             .iter()
             .map(|(id, _)| self.connections.address(*id))
-            .collect())
+            .collect();
+        all.extend(self.connections.layer().remote_members(&self.plugin, group));
+        Ok(all)
     }
 
     fn address(&mut self, conn: u64) -> Result<String, GroupError> {

@@ -15,15 +15,21 @@
 //!   but the sender) call the `groups` interface and answer the result
 //!   (`Ok(..)` or `Err(..)`, as Rust's `Debug` writes it); `join-other ID G`
 //!   tries to add connection ID;
+//! - text `gsend G TEXT`, `event-to ADDRESS TEXT` and `msg-to ADDRESS TEXT`
+//!   call `channel.group-send`, `channel.send` and `channel.send-message`
+//!   and answer the result;
+//! - an event arrives as the text `event GROUP TEXT` (`GROUP` is `-` for a
+//!   send to the address), a gap as `gap GROUP LOST`;
 //! - anything else is echoed back with the prefix.
 //!
 //! Every on-disconnect is logged as `probe disconnect CONN code=C reason=R by_client=B`.
 
-wit_bindgen::generate!({ path: "../../../wit", world: "consumer" });
+wit_bindgen::generate!({ path: "../../../wit", world: "channel-consumer" });
 
+use exports::wasmsock::plugin::event_handler::Guest as EventGuest;
 use exports::wasmsock::plugin::handler::Guest;
 use wasmsock::plugin::types::{Accept, CloseInfo, ConnectionId, Message, Reject, Scope};
-use wasmsock::plugin::{config, connection, groups, log};
+use wasmsock::plugin::{channel, config, connection, groups, log};
 
 struct Probe;
 
@@ -133,6 +139,22 @@ impl Guest for Probe {
                     groups::broadcast(group, &Message::Text(text.into()), exclude)
                 )
             }
+            Message::Text(t) if t.starts_with("gsend ") => {
+                let (group, text) = t[6..].split_once(' ').unwrap_or((&t[6..], ""));
+                format!(
+                    "{:?}",
+                    channel::group_send(group, &Message::Text(text.into()), None)
+                )
+            }
+            Message::Text(t) if t.starts_with("event-to ") || t.starts_with("msg-to ") => {
+                let (cmd, rest) = t.split_once(' ').unwrap_or_default();
+                let (address, text) = rest.split_once(' ').unwrap_or((rest, ""));
+                let m = Message::Text(text.into());
+                match cmd {
+                    "event-to" => format!("{:?}", channel::send(address, &m)),
+                    _ => format!("{:?}", channel::send_message(address, &m)),
+                }
+            }
             Message::Text(t) if t.starts_with("send-to ") => {
                 let target = t[8..].parse().unwrap_or(u64::MAX);
                 format!(
@@ -164,6 +186,21 @@ impl Guest for Probe {
                 info.code, info.reason, info.by_client
             ),
         );
+    }
+}
+
+impl EventGuest for Probe {
+    fn on_event(conn: ConnectionId, group: Option<String>, event: Message) {
+        let text = match event {
+            Message::Text(t) => t,
+            Message::Binary(b) => format!("{} bytes", b.len()),
+        };
+        let group = group.unwrap_or_else(|| "-".into());
+        let _ = connection::send(conn, &Message::Text(format!("event {group} {text}")));
+    }
+
+    fn on_gap(conn: ConnectionId, group: String, lost: u64) {
+        let _ = connection::send(conn, &Message::Text(format!("gap {group} {lost}")));
     }
 }
 

@@ -1,0 +1,522 @@
+//! The Redis layer: many hosts share groups through one Redis.
+//!
+//! Redis is only the bus (pub/sub); nothing waits on it. Each host:
+//! - delivers to its own members directly, then publishes the frame on the
+//!   group's channel for the others (one queue and one connection, so a
+//!   sender's frames leave in the order it sent them);
+//! - subscribes to a group's channel while it has members of the group
+//!   (from the first local join to the last leave), and to its own host
+//!   channel, where sends by address arrive;
+//! - publishes its membership as notes (join, leave, a beat every second,
+//!   a full snapshot when asked), from which every host keeps a view of
+//!   the others: member counts and lists are answered from memory. A host
+//!   not heard from for [`HOST_TIMEOUT`] is dropped from the view;
+//! - stamps every frame with its id and a sequence number per channel, so
+//!   that receivers count exactly what was lost (a Redis restart, a cut, a
+//!   queue that overflowed) and tell the members' plugins.
+//!
+//! While Redis is unreachable the tasks retry every second; what is
+//! published meanwhile is lost, counted, and shows as a gap on the other
+//! hosts once the link is back.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use super::view::{Followup, Seqs, View};
+use super::wire::{self, Note};
+use super::{Inbound, Layer, LayerStatus, Payload};
+
+/// How often a host says it is alive.
+pub const BEAT: Duration = Duration::from_secs(1);
+
+/// A host not heard from this long is taken for gone: its members leave
+/// every count and list.
+pub const HOST_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Frames and notes that may wait to be published; beyond it they are
+/// lost and counted (a Redis that cannot keep up must not grow the host).
+const QUEUE: usize = 65_536;
+
+/// Frames published in one round trip.
+const BATCH: usize = 512;
+
+/// Wait before reconnecting after Redis failed.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// What the publishing task sends.
+struct Out {
+    channel: String,
+    data: Vec<u8>,
+}
+
+/// A change of what the subscribing task listens to.
+enum Listen {
+    Subscribe(String),
+    Unsubscribe(String),
+}
+
+/// This host's side: its members and its sequence numbers.
+#[derive(Debug, Default)]
+struct Mine {
+    /// Members by plugin and group, in join order.
+    groups: HashMap<(String, String), Vec<u64>>,
+    /// The latest membership note's number.
+    members_seq: u64,
+    /// The latest frame's number, per channel.
+    channel_seqs: HashMap<String, u64>,
+}
+
+/// Counters for `/status`.
+#[derive(Debug, Default)]
+struct Stats {
+    connected: AtomicBool,
+    subscriptions: AtomicUsize,
+    published: AtomicU64,
+    received: AtomicU64,
+    gaps: AtomicU64,
+    unpublished: AtomicU64,
+}
+
+/// A layer over one Redis.
+#[derive(Debug)]
+pub struct Redis {
+    /// This host's id.
+    host: String,
+    /// Prefix of every channel name.
+    prefix: String,
+    /// To the publishing task.
+    out: mpsc::Sender<Out>,
+    /// To the subscribing task.
+    listen: mpsc::UnboundedSender<Listen>,
+    /// This host's members and sequence numbers; taken before queueing,
+    /// so numbers and queue order agree.
+    mine: Mutex<Mine>,
+    /// The other hosts.
+    view: Mutex<View>,
+    /// Last sequence numbers seen, per channel and sender.
+    seqs: Mutex<Seqs>,
+    /// Figures, shared with the publishing task.
+    stats: Arc<Stats>,
+}
+
+/// The layer could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("channel layer {url}: {source}")]
+pub struct RedisError {
+    url: String,
+    #[source]
+    source: redis::RedisError,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Redis {
+    /// A client for the Redis at `url`: the URL is checked, nothing is
+    /// connected yet.
+    pub fn client(url: &str) -> Result<redis::Client, RedisError> {
+        redis::Client::open(url).map_err(|source| RedisError {
+            url: url.to_owned(),
+            source,
+        })
+    }
+
+    /// Start the layer for host `host` on `client`'s Redis, delivering
+    /// what arrives to `inbound`. The connection is made (and remade) in
+    /// the background, so a server starts while Redis is down and its local
+    /// groups work meanwhile.
+    pub fn start(
+        client: redis::Client,
+        url: &str,
+        host: String,
+        inbound: Weak<dyn Inbound>,
+    ) -> Arc<Redis> {
+        let (out, out_rx) = mpsc::channel(QUEUE);
+        let (listen, listen_rx) = mpsc::unbounded_channel();
+        let layer = Arc::new(Redis {
+            host,
+            prefix: "wasmsock".to_owned(),
+            out,
+            listen,
+            mine: Mutex::new(Mine::default()),
+            view: Mutex::new(View::default()),
+            seqs: Mutex::new(Seqs::default()),
+            stats: Arc::default(),
+        });
+        tokio::spawn(publish_loop(client.clone(), layer.stats.clone(), out_rx));
+        tokio::spawn(subscribe_loop(
+            client,
+            url.to_owned(),
+            Arc::downgrade(&layer),
+            inbound,
+            listen_rx,
+        ));
+        tokio::spawn(beat_loop(Arc::downgrade(&layer)));
+        layer
+    }
+
+    /// Queue a publication; a full queue loses it, counted.
+    fn queue(&self, channel: String, data: Vec<u8>) {
+        if self.out.try_send(Out { channel, data }).is_err() {
+            self.stats.unpublished.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn note(&self, note: &Note) {
+        // A note is plain data; it always serializes.
+        if let Ok(text) = serde_json::to_vec(note) {
+            self.queue(wire::members_channel(&self.prefix), text);
+        }
+    }
+
+    /// Queue a frame for `channel`, numbered in order.
+    fn frame(&self, channel: String, to: Option<(&str, u64)>, payload: &Payload) {
+        let mut mine = lock(&self.mine);
+        let seq = mine.channel_seqs.entry(channel.clone()).or_insert(0);
+        *seq += 1;
+        let data = wire::encode(&self.host, *seq, to, payload);
+        self.queue(channel, data);
+    }
+
+    /// This host's membership as a full snapshot.
+    fn full(&self) -> Note {
+        let mine = lock(&self.mine);
+        Note::Full {
+            host: self.host.clone(),
+            seq: mine.members_seq,
+            groups: mine
+                .groups
+                .iter()
+                .map(|((p, g), c)| (p.clone(), g.clone(), c.clone()))
+                .collect(),
+        }
+    }
+
+    /// Channels this host listens to now: its own and its groups'.
+    fn channels(&self) -> Vec<String> {
+        let mine = lock(&self.mine);
+        let mut all = vec![
+            wire::members_channel(&self.prefix),
+            wire::host_channel(&self.prefix, &self.host),
+        ];
+        all.extend(
+            mine.groups
+                .keys()
+                .map(|(p, g)| wire::group_channel(&self.prefix, p, g)),
+        );
+        all
+    }
+
+    /// Handle one publication received from Redis.
+    fn received(&self, inbound: &dyn Inbound, channel: &str, data: Bytes) {
+        if channel == wire::members_channel(&self.prefix) {
+            let Ok(note) = serde_json::from_slice::<Note>(&data) else {
+                return;
+            };
+            if note.host() == self.host {
+                return;
+            }
+            if let Note::Sync { target, .. } = &note {
+                if target.as_deref().is_none_or(|t| t == self.host) {
+                    self.note(&self.full());
+                }
+                return;
+            }
+            if let Note::Bye { host } = &note {
+                lock(&self.seqs).forget_sender(host);
+            }
+            let followup = lock(&self.view).apply(note, Instant::now());
+            if let Followup::Resync(host) = followup {
+                self.note(&Note::Sync {
+                    host: self.host.clone(),
+                    target: Some(host),
+                });
+            }
+            return;
+        }
+        let Some(frame) = wire::decode(data) else {
+            return;
+        };
+        if frame.sender == self.host {
+            return;
+        }
+        self.stats.received.fetch_add(1, Ordering::Relaxed);
+        let lost = lock(&self.seqs).check(channel, &frame.sender, frame.seq);
+        if lost > 0 {
+            self.stats.gaps.fetch_add(lost, Ordering::Relaxed);
+            tracing::warn!(
+                channel,
+                from = frame.sender,
+                lost,
+                "channel layer: messages from another host never arrived"
+            );
+        }
+        if let Some((plugin, group)) = wire::parse_group_channel(&self.prefix, channel) {
+            if lost > 0 {
+                inbound.gap(plugin, group, lost);
+            }
+            inbound.to_group(plugin, group, frame.payload);
+        } else if let Some(conn) = frame.conn {
+            inbound.to_connection(&frame.plugin, conn, frame.payload);
+        }
+    }
+}
+
+impl Layer for Redis {
+    fn joined(&self, plugin: &str, group: &str, conn: u64) {
+        let mut mine = lock(&self.mine);
+        let members = mine
+            .groups
+            .entry((plugin.to_owned(), group.to_owned()))
+            .or_default();
+        members.push(conn);
+        if members.len() == 1 {
+            let _ = self.listen.send(Listen::Subscribe(wire::group_channel(
+                &self.prefix,
+                plugin,
+                group,
+            )));
+        }
+        mine.members_seq += 1;
+        let note = Note::Join {
+            host: self.host.clone(),
+            seq: mine.members_seq,
+            plugin: plugin.to_owned(),
+            group: group.to_owned(),
+            conn,
+        };
+        self.note(&note);
+    }
+
+    fn left(&self, plugin: &str, group: &str, conn: u64) {
+        let mut mine = lock(&self.mine);
+        let key = (plugin.to_owned(), group.to_owned());
+        let Some(members) = mine.groups.get_mut(&key) else {
+            return;
+        };
+        members.retain(|c| *c != conn);
+        if members.is_empty() {
+            mine.groups.remove(&key);
+            let channel = wire::group_channel(&self.prefix, plugin, group);
+            lock(&self.seqs).forget(&channel);
+            let _ = self.listen.send(Listen::Unsubscribe(channel));
+        }
+        mine.members_seq += 1;
+        let note = Note::Leave {
+            host: self.host.clone(),
+            seq: mine.members_seq,
+            plugin: plugin.to_owned(),
+            group: group.to_owned(),
+            conn,
+        };
+        self.note(&note);
+    }
+
+    fn publish(&self, plugin: &str, group: &str, payload: Payload) {
+        self.frame(
+            wire::group_channel(&self.prefix, plugin, group),
+            None,
+            &payload,
+        );
+    }
+
+    fn send_to(&self, host: &str, plugin: &str, conn: u64, payload: Payload) -> bool {
+        if !lock(&self.view).knows(host) {
+            return false;
+        }
+        self.frame(
+            wire::host_channel(&self.prefix, host),
+            Some((plugin, conn)),
+            &payload,
+        );
+        true
+    }
+
+    fn remote_members(&self, plugin: &str, group: &str) -> Vec<String> {
+        lock(&self.view).members(plugin, group)
+    }
+
+    fn remote_count(&self, plugin: &str, group: &str) -> usize {
+        lock(&self.view).count(plugin, group)
+    }
+
+    fn status(&self) -> LayerStatus {
+        let s = &self.stats;
+        LayerStatus {
+            kind: "redis",
+            connected: s.connected.load(Ordering::Relaxed),
+            hosts: lock(&self.view).hosts(),
+            subscriptions: s.subscriptions.load(Ordering::Relaxed),
+            published: s.published.load(Ordering::Relaxed),
+            received: s.received.load(Ordering::Relaxed),
+            gaps: s.gaps.load(Ordering::Relaxed),
+            unpublished: s.unpublished.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Publish what is queued, a batch per round trip, in queue order, until
+/// the layer is dropped (its farewell is the last thing sent).
+async fn publish_loop(client: redis::Client, stats: Arc<Stats>, mut rx: mpsc::Receiver<Out>) {
+    let mut conn: Option<redis::aio::MultiplexedConnection> = None;
+    let mut batch = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut batch, BATCH).await > 0 {
+        if conn.is_none() {
+            conn = client.get_multiplexed_async_connection().await.ok();
+        }
+        let sent = match conn.as_mut() {
+            Some(c) => {
+                let mut pipe = redis::pipe();
+                for out in &batch {
+                    pipe.publish(&out.channel, &out.data).ignore();
+                }
+                pipe.query_async::<()>(c).await.is_ok()
+            }
+            None => false,
+        };
+        let n = batch.len() as u64;
+        batch.clear();
+        if sent {
+            stats.published.fetch_add(n, Ordering::Relaxed);
+        } else {
+            stats.unpublished.fetch_add(n, Ordering::Relaxed);
+            conn = None;
+        }
+    }
+}
+
+/// Listen to this host's channels, reconnecting and resubscribing when
+/// Redis goes away.
+async fn subscribe_loop(
+    client: redis::Client,
+    url: String,
+    layer: Weak<Redis>,
+    inbound: Weak<dyn Inbound>,
+    mut listen: mpsc::UnboundedReceiver<Listen>,
+) {
+    let mut logged_down = false;
+    loop {
+        let pubsub = match client.get_async_pubsub().await {
+            Ok(p) => p,
+            Err(e) => {
+                if !logged_down {
+                    tracing::error!("channel layer: cannot reach {url}: {e}; retrying every second, local groups keep working");
+                    logged_down = true;
+                }
+                tokio::time::sleep(RETRY).await;
+                if layer.strong_count() == 0 {
+                    return;
+                }
+                continue;
+            }
+        };
+        let Some(me) = layer.upgrade() else {
+            return;
+        };
+        let (mut sink, mut stream) = pubsub.split();
+        // Changes queued while down are in `mine` already: start afresh.
+        while listen.try_recv().is_ok() {}
+        let channels = me.channels();
+        if let Err(e) = sink.subscribe(&channels).await {
+            tracing::error!("channel layer: subscribing on {url} failed: {e}");
+            tokio::time::sleep(RETRY).await;
+            continue;
+        }
+        me.stats
+            .subscriptions
+            .store(channels.len().saturating_sub(2), Ordering::Relaxed);
+        me.stats.connected.store(true, Ordering::Relaxed);
+        tracing::info!("channel layer: connected to {url} as host {}", me.host);
+        // Announce this host and learn the others.
+        me.note(&me.full());
+        me.note(&Note::Sync {
+            host: me.host.clone(),
+            target: None,
+        });
+        drop(me);
+        loop {
+            tokio::select! {
+                msg = stream.next() => {
+                    let Some(msg) = msg else { break };
+                    let (Some(me), Some(inbound)) = (layer.upgrade(), inbound.upgrade()) else {
+                        return;
+                    };
+                    let data = Bytes::copy_from_slice(msg.get_payload_bytes());
+                    me.received(&*inbound, msg.get_channel_name(), data);
+                }
+                change = listen.recv() => {
+                    let Some(change) = change else { return };
+                    let Some(me) = layer.upgrade() else { return };
+                    let (result, delta) = match &change {
+                        Listen::Subscribe(c) => (sink.subscribe(c).await, 1isize),
+                        Listen::Unsubscribe(c) => (sink.unsubscribe(c).await, -1),
+                    };
+                    if result.is_err() {
+                        break;
+                    }
+                    if delta > 0 {
+                        me.stats.subscriptions.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        me.stats.subscriptions.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        if let Some(me) = layer.upgrade() {
+            me.stats.connected.store(false, Ordering::Relaxed);
+        }
+        tracing::error!(
+            "channel layer: lost {url}; reconnecting every second, local groups keep working"
+        );
+        logged_down = true;
+        tokio::time::sleep(RETRY).await;
+    }
+}
+
+/// Say this host is alive, and forget hosts that stopped saying so.
+async fn beat_loop(layer: Weak<Redis>) {
+    let mut tick = tokio::time::interval(BEAT);
+    loop {
+        tick.tick().await;
+        let Some(me) = layer.upgrade() else {
+            return;
+        };
+        let seq = lock(&me.mine).members_seq;
+        me.note(&Note::Beat {
+            host: me.host.clone(),
+            seq,
+        });
+        let dead = lock(&me.view).reap(Instant::now(), HOST_TIMEOUT);
+        // Their sequence numbers are kept: a host that was only cut off
+        // comes back, and what it sent meanwhile must count as lost.
+        for host in dead {
+            tracing::warn!(
+                host,
+                "channel layer: host silent for {} s; its members leave every count and list",
+                HOST_TIMEOUT.as_secs()
+            );
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        // Best effort: the publishing task may already be gone.
+        let bye = Note::Bye {
+            host: self.host.clone(),
+        };
+        if let Ok(text) = serde_json::to_vec(&bye) {
+            let _ = self.out.try_send(Out {
+                channel: wire::members_channel(&self.prefix),
+                data: text,
+            });
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Group traffic and sends by address, from a plugin of this host or from
+//! another host through the layer, to the connections they are for.
+//!
+//! Messages go straight to each recipient's outbox, one buffer shared by
+//! all; events go to the shard serving each recipient, which calls the
+//! plugin's `on-event`. Neither ever waits: a full outbox follows the
+//! `group_queue_full` policy, a full shard inbox loses the event, and both
+//! are counted.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::bindings::Message;
+use super::connections::{Connections, Entry};
+use super::outbox::{Outbound, PushError, Text};
+use super::shard::Request;
+use crate::config::GroupQueueFull;
+use crate::layer::{Inbound, Kind, Payload};
+
+/// What is delivered to each recipient.
+#[derive(Debug, Clone)]
+pub enum Item {
+    /// A message for the socket.
+    Message(Outbound),
+    /// An event for the plugin.
+    Event(Arc<Message>),
+}
+
+impl Item {
+    /// The item for a plugin's message or event, and the payload that
+    /// carries it to other hosts, sharing one buffer for text and binary
+    /// messages.
+    pub fn from_plugin(kind: Kind, message: Message) -> (Item, Payload) {
+        match kind {
+            Kind::Message => {
+                let (binary, data) = match message {
+                    Message::Text(t) => (false, Bytes::from(t)),
+                    Message::Binary(b) => (true, Bytes::from(b)),
+                };
+                let item = if binary {
+                    Outbound::Binary(data.clone())
+                } else {
+                    // The bytes came from a `String`.
+                    match Text::try_from(data.clone()) {
+                        Ok(t) => Outbound::Text(t),
+                        Err(_) => Outbound::Binary(data.clone()),
+                    }
+                };
+                (Item::Message(item), Payload { kind, binary, data })
+            }
+            Kind::Event => {
+                let payload = match &message {
+                    Message::Text(t) => Payload {
+                        kind,
+                        binary: false,
+                        data: Bytes::copy_from_slice(t.as_bytes()),
+                    },
+                    Message::Binary(b) => Payload {
+                        kind,
+                        binary: true,
+                        data: Bytes::copy_from_slice(b),
+                    },
+                };
+                (Item::Event(Arc::new(message)), payload)
+            }
+        }
+    }
+
+    /// The item for a payload another host sent; `None` for text that is
+    /// not UTF-8 (a foreign or corrupt publisher).
+    pub fn from_payload(payload: Payload) -> Option<Item> {
+        let Payload { kind, binary, data } = payload;
+        Some(match (kind, binary) {
+            (Kind::Message, true) => Item::Message(Outbound::Binary(data)),
+            (Kind::Message, false) => Item::Message(Outbound::Text(Text::try_from(data).ok()?)),
+            (Kind::Event, true) => Item::Event(Arc::new(Message::Binary(data.to_vec()))),
+            (Kind::Event, false) => Item::Event(Arc::new(Message::Text(
+                String::from_utf8(data.to_vec()).ok()?,
+            ))),
+        })
+    }
+}
+
+/// What became of one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivered {
+    /// Queued for the recipient.
+    Queued,
+    /// The recipient's queue was full: lost for it (and, under the `close`
+    /// policy, the recipient is being closed).
+    Dropped,
+    /// The recipient is closing or gone.
+    Gone,
+}
+
+/// Counts of group traffic on this host, for `/status`.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    /// Messages lost for a member whose outbound queue was full.
+    pub message_drops: AtomicU64,
+    /// Events lost for a member whose shard inbox was full.
+    pub event_drops: AtomicU64,
+    /// Events for a plugin that exports no `event-handler`.
+    pub events_unhandled: AtomicU64,
+}
+
+impl Entry {
+    /// Deliver `item` to this entry's connection `conn`, without waiting.
+    pub fn deliver(
+        &self,
+        conn: u64,
+        group: Option<&Arc<str>>,
+        item: &Item,
+        policy: GroupQueueFull,
+    ) -> Delivered {
+        match item {
+            Item::Message(m) => {
+                let pushed = match policy {
+                    GroupQueueFull::Close => self.outbox.push(m.clone()),
+                    GroupQueueFull::Drop => self.outbox.offer(m.clone()),
+                };
+                match pushed {
+                    Ok(()) => Delivered::Queued,
+                    Err(PushError::Full) => Delivered::Dropped,
+                    Err(PushError::Closed) => Delivered::Gone,
+                }
+            }
+            Item::Event(e) => self.shard.offer(Request::Event {
+                conn,
+                group: group.cloned(),
+                event: e.clone(),
+            }),
+        }
+    }
+}
+
+impl Connections {
+    /// Deliver `item` to this host's members of `plugin`'s `group` but
+    /// `exclude`; returns how many it was queued for. Losses are counted.
+    pub fn to_local_group(
+        &self,
+        plugin: &str,
+        group: &str,
+        item: &Item,
+        exclude: Option<u64>,
+    ) -> u32 {
+        let members = self.groups().members(plugin, group);
+        if members.is_empty() {
+            return 0;
+        }
+        // Events carry the group's name; one shared copy for all members.
+        let name: Option<Arc<str>> = matches!(item, Item::Event(_)).then(|| Arc::from(group));
+        let mut queued = 0u32;
+        for (id, entry) in members.iter() {
+            if Some(*id) == exclude {
+                continue;
+            }
+            match entry.deliver(*id, name.as_ref(), item, self.queue_full) {
+                Delivered::Queued => queued += 1,
+                Delivered::Dropped => self.count_drop(entry, item),
+                Delivered::Gone => {}
+            }
+        }
+        queued
+    }
+
+    /// Deliver `item` from `plugin` to connection `conn` of this host, if
+    /// `plugin` serves it: a plugin reaches only its own connections.
+    pub fn to_local_connection(&self, plugin: &str, conn: u64, item: &Item) -> Delivered {
+        let Some(entry) = self.get(conn).filter(|e| &*e.plugin == plugin) else {
+            return Delivered::Gone;
+        };
+        let delivered = entry.deliver(conn, None, item, self.queue_full);
+        if delivered == Delivered::Dropped {
+            self.count_drop(&entry, item);
+        }
+        delivered
+    }
+
+    /// Count a loss for the host and for the recipient's plugin version.
+    fn count_drop(&self, entry: &Entry, item: &Item) {
+        let (host, plugin) = match item {
+            Item::Message(_) => (&self.traffic.message_drops, &entry.health.group_drops),
+            Item::Event(_) => (&self.traffic.event_drops, &entry.health.event_drops),
+        };
+        host.fetch_add(1, Ordering::Relaxed);
+        plugin.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Inbound for Connections {
+    fn to_group(&self, plugin: &str, group: &str, payload: Payload) {
+        if let Some(item) = Item::from_payload(payload) {
+            self.to_local_group(plugin, group, &item, None);
+        }
+    }
+
+    fn to_connection(&self, plugin: &str, conn: u64, payload: Payload) {
+        if let Some(item) = Item::from_payload(payload) {
+            self.to_local_connection(plugin, conn, &item);
+        }
+    }
+
+    fn gap(&self, plugin: &str, group: &str, lost: u64) {
+        let name: Arc<str> = Arc::from(group);
+        for (id, entry) in self.groups().members(plugin, group).iter() {
+            entry.shard.offer(Request::Gap {
+                conn: *id,
+                group: name.clone(),
+                lost,
+            });
+        }
+    }
+}
