@@ -360,9 +360,9 @@ async fn group_add_and_discard_reach_the_servers_groups() {
         |n: u64| move |s: &Value| s["plugins"]["channels-test"]["groups"].as_u64() == Some(n);
     server.wait_status("room-r1", WAIT, groups(1)).await;
     let mut b = server.connect("/chat/sync/r1/").await;
-    let mut c = server.connect("/chat/async/r1/").await;
+    let mut c = server.connect("/chat/async/r2/").await;
     server
-        .wait_status("room-r1 and aroom-r1", WAIT, groups(2))
+        .wait_status("room-r1 and room-r2", WAIT, groups(2))
         .await;
     assert_eq!(roundtrip(&mut a, "leave").await, "left");
     assert_eq!(roundtrip(&mut c, "leave").await, "left");
@@ -372,4 +372,59 @@ async fn group_add_and_discard_reach_the_servers_groups() {
     assert_eq!(roundtrip(&mut b, "leave").await, "left");
     server.wait_status("no group", WAIT, groups(0)).await;
     nothing_for(&mut a, "a").await;
+}
+
+/// The Channels tutorial's room: `group_send({"type": "chat.message"})`
+/// reaches `chat_message` of every member's consumer, the sender's
+/// included, sync and async consumers alike, and no other room's;
+/// `channel_layer.send` reaches one `channel_name`; an event no handler
+/// takes fails its consumers as in Channels.
+#[tokio::test]
+async fn group_send_reaches_the_rooms_consumers_and_send_one_channel() {
+    let (_dir, server) = serve("channels-test");
+    let mut a = server
+        .wait_route("/chat/sync/lobby/", Duration::from_secs(300))
+        .await;
+    let mut b = server.connect("/chat/sync/lobby/").await;
+    let mut d = server.connect("/chat/async/lobby/").await;
+    let mut c = server.connect("/chat/sync/attic/").await;
+
+    a.send(Message::text("hi")).await.expect("send");
+    assert_eq!(recv(&mut a).await, Message::text("hi"), "the sender too");
+    assert_eq!(recv(&mut b).await, Message::text("hi"));
+    assert_eq!(recv(&mut d).await, Message::text("async hi"));
+    d.send(Message::text("yo")).await.expect("send");
+    assert_eq!(recv(&mut a).await, Message::text("yo"));
+    assert_eq!(recv(&mut b).await, Message::text("yo"));
+    assert_eq!(recv(&mut d).await, Message::text("async yo"));
+    nothing_for(&mut c, "c, in another room").await;
+
+    // group_discard: b hears the room no more.
+    assert_eq!(roundtrip(&mut b, "leave").await, "left");
+    a.send(Message::text("again")).await.expect("send");
+    assert_eq!(recv(&mut a).await, Message::text("again"));
+    assert_eq!(recv(&mut d).await, Message::text("async again"));
+    nothing_for(&mut b, "b, who left").await;
+
+    // channel_layer.send to one channel_name, from another room.
+    let address = roundtrip(&mut a, "whoami").await;
+    c.send(Message::text(format!("tell {address} psst")))
+        .await
+        .expect("send");
+    assert_eq!(recv(&mut a).await, Message::text("psst"));
+    nothing_for(&mut d, "d").await;
+    nothing_for(&mut c, "c, the sender of a send").await;
+
+    // No handler for the event's type: each member's consumer fails
+    // ("No handler for message type"), closing its connection with 1011.
+    c.send(Message::text("nohandler")).await.expect("send");
+    assert_eq!(closed(&mut c).await.0, 1011);
+    server
+        .wait_log("No handler for message type no.such.handler", WAIT)
+        .await;
+    assert_eq!(
+        roundtrip(&mut a, "still").await,
+        "still",
+        "the lobby is another room"
+    );
 }

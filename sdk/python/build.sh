@@ -30,5 +30,5 @@ command -v "$py" >/dev/null || {
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$py" "$sdk/wasmsock_build.py" --src "$src" --name "$name" --work "$work" --manifest "${out%.wasm}.toml"
-"$cpy" -d "$src/wit" -w consumer componentize -p "$work/app" -p "$work/sdk" wasmsock_app -o "$out"
+"$cpy" -d "$src/wit" -w channel-consumer componentize -p "$work/app" -p "$work/sdk" wasmsock_app -o "$out"
 echo "build.sh: built $out"

@@ -1,5 +1,6 @@
-"""The WIT side: the ``handler`` export wasmsock calls, and the host's
-imports wrapped for ``runtime``. Imported when componentize-py builds the
+"""The WIT side: the ``handler`` and ``event-handler`` exports wasmsock
+calls (world ``channel-consumer``), and the host's imports wrapped for
+``runtime``. Imported when componentize-py builds the
 plugin, which runs the plugin's module-level code then and keeps the
 result: the consumers and routing are imported, and their import errors
 fail the build rather than the first connection.
@@ -15,7 +16,7 @@ import sys
 
 from componentize_py_types import Err
 from wit_world import exports
-from wit_world.imports import connection, groups, log, types
+from wit_world.imports import channel, connection, groups, log, types
 
 import _wasmsock_plugin as _config
 
@@ -48,6 +49,10 @@ _ERRORS = {
     groups.GroupError_UnknownConnection: "unknown-connection",
     groups.GroupError_TooLarge: "too-large",
     groups.GroupError_TooManyGroups: "too-many-groups",
+    channel.ChannelError_InvalidName: "invalid-name",
+    channel.ChannelError_InvalidAddress: "invalid-address",
+    channel.ChannelError_TooLarge: "too-large",
+    channel.ChannelError_NoEventHandler: "no-event-handler",
 }
 
 
@@ -97,19 +102,19 @@ class _Host:
 
     @staticmethod
     def group_send(group, text):
-        raise NotImplementedError(
-            "channel_layer.group_send needs the server to deliver events to consumers "
-            "(the WIT interface `channel`: group-send and the on-event callback), which "
-            "this wasmsock does not have yet; group_add, group_discard and channel_name work"
-        )
+        try:
+            channel.group_send(group, types.Message_Text(text), None)
+        except Err as e:
+            raise _host_error(e) from None
 
     @staticmethod
     def send_event(address, text):
-        raise NotImplementedError(
-            "channel_layer.send needs the server to deliver events to consumers "
-            "(the WIT interface `channel`: send and the on-event callback), which this "
-            "wasmsock does not have yet"
-        )
+        # False means the connection is gone: as a Channels layer does with
+        # a message for a channel nobody reads, it is dropped.
+        try:
+            channel.send(address, types.Message_Text(text))
+        except Err as e:
+            raise _host_error(e) from None
 
     @staticmethod
     def log(level, text):
@@ -179,5 +184,21 @@ class Handler(exports.Handler):
     def on_disconnect(self, conn, info):
         try:
             RUNTIME.on_disconnect(conn, info.code, info.reason)
+        finally:
+            _flush()
+
+
+class EventHandler(exports.EventHandler):
+    """The ``event-handler`` export: channel layer events to consumers."""
+
+    def on_event(self, conn, group, event):
+        try:
+            RUNTIME.on_event(conn, event.value)
+        finally:
+            _flush()
+
+    def on_gap(self, conn, group, lost):
+        try:
+            RUNTIME.on_gap(conn, group, lost)
         finally:
             _flush()

@@ -264,13 +264,17 @@ class Runtime:
             message = {"type": "websocket.receive", "bytes": payload}
         self._call(link, message, "receive")
 
-    def on_event(self, conn, text):
-        """A channel layer event (JSON text) for the connection's consumer."""
+    def on_event(self, conn, payload):
+        """A channel layer event for the connection's consumer: a dict sent
+        as JSON text by ``group_send`` or ``send`` (this SDK's, or another
+        plugin's). The consumer's handler for its ``type`` gets it; a
+        consumer without one fails as in Channels ("No handler for message
+        type")."""
         link = self.links.get(conn)
         if link is None:
             return
         try:
-            event = json.loads(text)
+            event = json.loads(payload)
         except ValueError as e:
             self.host.log("warn", f"{_name(link.consumer)}: an event that is not JSON was dropped ({e})")
             return
@@ -278,6 +282,19 @@ class Runtime:
             self.host.log("warn", f"{_name(link.consumer)}: an event without a 'type' was dropped")
             return
         self._call(link, event, event["type"])
+
+    def on_gap(self, conn, group, lost):
+        """Events of ``group`` sent from another server never reached this
+        connection. Channels has no word for it: a consumer that wants to
+        know defines ``wasmsock_gap(self, event)`` and gets ``{"type":
+        "wasmsock.gap", "group": ..., "lost": n}``; otherwise it is logged."""
+        link = self.links.get(conn)
+        if link is None:
+            return
+        if getattr(link.consumer, "wasmsock_gap", None) is None:
+            self.host.log("warn", f"{_name(link.consumer)}: {lost} event(s) of group {group!r} were lost on the way")
+            return
+        self._call(link, {"type": "wasmsock.gap", "group": group, "lost": lost}, "wasmsock.gap")
 
     def on_disconnect(self, conn, code, reason):
         link = self.links.get(conn)
@@ -345,6 +362,8 @@ class Runtime:
             return ChannelFull(f"channel_layer.{what}: the connection is already in {e.value} groups, the most one may join")
         if e.kind == "too-large":
             return MessageTooLarge(f"channel_layer.{what}: the event is over the server's max_message_size ({e.value} bytes)")
+        if e.kind == "invalid-address":
+            return ValueError(f"channel_layer.{what}: {group!r} is not a channel_name this server gave out")
         return RuntimeError(f"channel_layer.{what}: the server refused: {e}")
 
     # --- helpers ----------------------------------------------------------------

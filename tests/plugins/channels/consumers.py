@@ -131,7 +131,9 @@ class Failing(WebsocketConsumer):
 
 class Room(WebsocketConsumer):
     """The Channels tutorial's room, sync: joins the group of its room on
-    connect; "leave" leaves it; any other text goes to the room as a
+    connect; "leave" leaves it; "whoami" answers its channel_name; "tell
+    CHANNEL TEXT" sends TEXT to that one consumer; "nohandler" sends the
+    room an event nobody handles; any other text goes to the room as a
     chat.message event."""
 
     def connect(self):
@@ -143,20 +145,29 @@ class Room(WebsocketConsumer):
         if text_data == "leave":
             async_to_sync(self.channel_layer.group_discard)(self.room, self.channel_name)
             self.send(text_data="left")
-            return
-        async_to_sync(self.channel_layer.group_send)(
-            self.room, {"type": "chat.message", "text": text_data}
-        )
+        elif text_data == "whoami":
+            self.send(text_data=self.channel_name)
+        elif text_data.startswith("tell "):
+            _, channel, text = text_data.split(" ", 2)
+            async_to_sync(self.channel_layer.send)(channel, {"type": "chat.message", "text": text})
+        elif text_data == "nohandler":
+            async_to_sync(self.channel_layer.group_send)(self.room, {"type": "no.such.handler"})
+        else:
+            async_to_sync(self.channel_layer.group_send)(
+                self.room, {"type": "chat.message", "text": text_data}
+            )
 
     def chat_message(self, event):
         self.send(text_data=event["text"])
 
 
 class AsyncRoom(AsyncWebsocketConsumer):
-    """Room, async, with the group joined through `groups`."""
+    """Room, async: the same rooms as Room's (its members hear each other),
+    answering events with "async TEXT"; the group is left on disconnect
+    through `groups`."""
 
     async def connect(self):
-        self.room = "aroom-" + self.scope["url_route"]["kwargs"]["room"]
+        self.room = "room-" + self.scope["url_route"]["kwargs"]["room"]
         self.groups = [self.room]
         await self.channel_layer.group_add(self.room, self.channel_name)
         await self.accept()
@@ -169,4 +180,4 @@ class AsyncRoom(AsyncWebsocketConsumer):
         await self.channel_layer.group_send(self.room, {"type": "chat.message", "text": text_data})
 
     async def chat_message(self, event):
-        await self.send(text_data=event["text"])
+        await self.send(text_data="async " + event["text"])
