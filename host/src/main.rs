@@ -174,13 +174,20 @@ fn new(name: &str, lang: &str, parent: &std::path::Path) -> anyhow::Result<()> {
         dir.clone()
     };
     println!("created {} ({lang} echo plugin):", shown.display());
-    for file in files {
+    let sdk = files.iter().filter(|f| f.starts_with("sdk/")).count();
+    for file in files.iter().filter(|f| !f.starts_with("sdk/")) {
         println!("  {}", shown.join(file).display());
+    }
+    if sdk > 0 {
+        println!(
+            "  {} ({sdk} files: wasmsock's Channels SDK, which the build uses)",
+            shown.join("sdk/").display()
+        );
     }
     println!("next:");
     println!("  cd {} && ./build.sh", shown.display());
     println!("  wasmsock check {name}.wasm");
-    println!("  cp {name}.wasm PLUGINS/    # the folder `wasmsock serve --plugins` serves; route /{name}");
+    println!("  {}", lang.install_hint(name));
     println!(
         "(see {} for what the build needs)",
         shown.join("README.md").display()

@@ -1,11 +1,14 @@
 //! `wasmsock new NAME --lang LANG`: a ready-to-build echo plugin in a new
 //! folder. Its files and the WIT are compiled into the binary, so the
-//! command works from any folder. For Python, JavaScript, C and Go the files
-//! are the repository's example plugin `plugins/echo-LANG/` itself (built by
+//! command works from any folder. For JavaScript, C and Go the files are the
+//! repository's example plugin `plugins/echo-LANG/` itself (built by
 //! `scripts/plugins.sh`, tested by `tests/languages.rs`), with the folder's
-//! name `echo-LANG` replaced by the plugin's; Rust, whose example uses the
-//! unpublished SDK, and the README have templates under `host/templates/`,
-//! where `{{name}}` becomes the plugin's name.
+//! name `echo-LANG` replaced by the plugin's. Python's is a Django Channels
+//! consumer, `plugins/channels-echo/`, with wasmsock's Channels SDK
+//! (`sdk/python`, not published) written into the plugin's `sdk/` so that
+//! it builds outside a clone. Rust, whose example uses the unpublished SDK,
+//! and the README have templates under `host/templates/`, where `{{name}}`
+//! becomes the plugin's name.
 
 use std::fmt;
 use std::io;
@@ -16,6 +19,118 @@ use thiserror::Error;
 /// The WIT every scaffold carries as `wit/consumer.wit`.
 const WIT: &str = include_str!("../../wit/consumer.wit");
 const README: &str = include_str!("../templates/README.md");
+
+/// wasmsock's Channels SDK for Python (`sdk/python` but its unit tests),
+/// written into a Python scaffold's `sdk/`, where its `build.sh` looks: the
+/// SDK is not published, and a scaffold must build outside a clone.
+const PYTHON_SDK: &[(&str, &str)] = &[
+    ("sdk/README.md", include_str!("../../sdk/python/README.md")),
+    (
+        "sdk/asgiref/__init__.py",
+        include_str!("../../sdk/python/asgiref/__init__.py"),
+    ),
+    (
+        "sdk/asgiref/sync.py",
+        include_str!("../../sdk/python/asgiref/sync.py"),
+    ),
+    ("sdk/build.sh", include_str!("../../sdk/python/build.sh")),
+    (
+        "sdk/channels/__init__.py",
+        include_str!("../../sdk/python/channels/__init__.py"),
+    ),
+    (
+        "sdk/channels/auth.py",
+        include_str!("../../sdk/python/channels/auth.py"),
+    ),
+    (
+        "sdk/channels/consumer.py",
+        include_str!("../../sdk/python/channels/consumer.py"),
+    ),
+    (
+        "sdk/channels/exceptions.py",
+        include_str!("../../sdk/python/channels/exceptions.py"),
+    ),
+    (
+        "sdk/channels/generic/__init__.py",
+        include_str!("../../sdk/python/channels/generic/__init__.py"),
+    ),
+    (
+        "sdk/channels/generic/websocket.py",
+        include_str!("../../sdk/python/channels/generic/websocket.py"),
+    ),
+    (
+        "sdk/channels/layers.py",
+        include_str!("../../sdk/python/channels/layers.py"),
+    ),
+    (
+        "sdk/channels/middleware.py",
+        include_str!("../../sdk/python/channels/middleware.py"),
+    ),
+    (
+        "sdk/channels/routing.py",
+        include_str!("../../sdk/python/channels/routing.py"),
+    ),
+    (
+        "sdk/channels/security/__init__.py",
+        include_str!("../../sdk/python/channels/security/__init__.py"),
+    ),
+    (
+        "sdk/channels/security/websocket.py",
+        include_str!("../../sdk/python/channels/security/websocket.py"),
+    ),
+    (
+        "sdk/channels/sessions.py",
+        include_str!("../../sdk/python/channels/sessions.py"),
+    ),
+    (
+        "sdk/django/__init__.py",
+        include_str!("../../sdk/python/django/__init__.py"),
+    ),
+    (
+        "sdk/django/urls/__init__.py",
+        include_str!("../../sdk/python/django/urls/__init__.py"),
+    ),
+    (
+        "sdk/wasmsock_app.py",
+        include_str!("../../sdk/python/wasmsock_app.py"),
+    ),
+    (
+        "sdk/wasmsock_build.py",
+        include_str!("../../sdk/python/wasmsock_build.py"),
+    ),
+    (
+        "sdk/wasmsock_channels/__init__.py",
+        include_str!("../../sdk/python/wasmsock_channels/__init__.py"),
+    ),
+    (
+        "sdk/wasmsock_channels/aio.py",
+        include_str!("../../sdk/python/wasmsock_channels/aio.py"),
+    ),
+    (
+        "sdk/wasmsock_channels/app.py",
+        include_str!("../../sdk/python/wasmsock_channels/app.py"),
+    ),
+    (
+        "sdk/wasmsock_channels/plugin.py",
+        include_str!("../../sdk/python/wasmsock_channels/plugin.py"),
+    ),
+    (
+        "sdk/wasmsock_channels/routes.py",
+        include_str!("../../sdk/python/wasmsock_channels/routes.py"),
+    ),
+    (
+        "sdk/wasmsock_channels/runtime.py",
+        include_str!("../../sdk/python/wasmsock_channels/runtime.py"),
+    ),
+    (
+        "sdk/wasmsock_channels/scope.py",
+        include_str!("../../sdk/python/wasmsock_channels/scope.py"),
+    ),
+    (
+        "sdk/wasmsock_channels/urls.py",
+        include_str!("../../sdk/python/wasmsock_channels/urls.py"),
+    ),
+];
 
 /// A language `wasmsock new` can scaffold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,7 +189,7 @@ impl Lang {
     fn source(self) -> &'static str {
         match self {
             Lang::Rust => "src/lib.rs",
-            Lang::Python => "app.py",
+            Lang::Python => "consumers.py",
             Lang::Js => "plugin.js",
             Lang::C => "plugin.c",
             Lang::Go => "main.go",
@@ -92,10 +207,14 @@ impl Lang {
                  must build anywhere uses the bindings generator directly; see `src/lib.rs`.)"
             }
             Lang::Python => {
-                "Needs `componentize-py` 0.25.1 on `PATH` (or its path in `COMPONENTIZE_PY`): \
-                 `pip install componentize-py==0.25.1`. The component carries CPython: about \
-                 18 MB, slow to compile the first time, about 12 MiB of memory per instance \
-                 (keep the server's `memory_limit_mb` at 64 or more)."
+                "It reads `routing.py` with `python3` (3.9 or later) to write the server's \
+                 routes into `{{name}}.toml`, then builds `{{name}}.wasm` with \
+                 `componentize-py` 0.25.1, which must be on `PATH` (or its path in \
+                 `COMPONENTIZE_PY`): `pip install componentize-py==0.25.1`. The component \
+                 carries CPython: about 20 MB, slow to compile the first time, about 12 MiB of \
+                 memory per instance (keep the server's `memory_limit_mb` at 64 or more). \
+                 Only modules imported when the plugin is built are in it (it has no file \
+                 system to import from later): import what you use at the top of a module."
             }
             Lang::Js => {
                 "Needs Node.js and `componentize-js` 0.23.0 on `PATH` (or its path in \
@@ -123,13 +242,71 @@ impl Lang {
         }
     }
 
+    /// What the scaffold is, for the README.
+    fn about(self) -> &'static str {
+        match self {
+            Lang::Python => {
+                "It is a Django Channels project's consumer: `consumers.py` holds \
+                 `EchoConsumer`, a `WebsocketConsumer` that accepts every connection, sends \
+                 every message back unchanged (text stays text, binary stays binary) and \
+                 prints each disconnect with its close code (`print` reaches the server's \
+                 log); `routing.py` routes `/{{name}}/` to it. Change them as you would under \
+                 Channels 4, add consumers and routes, or drop in your project's own \
+                 `consumers.py` and `routing.py`. `sdk/` is wasmsock's Channels SDK: it is what \
+                 `from channels.generic.websocket import ...`, `asgiref.sync` and \
+                 `django.urls` import; `docs/python.md` in the wasmsock repository says what \
+                 is supported and what is not."
+            }
+            _ => {
+                "It echoes: it accepts every connection, sends every message back unchanged \
+                 (text stays text, binary stays binary) and logs each disconnect with its \
+                 close code. Change `{{source}}` to make it yours."
+            }
+        }
+    }
+
+    /// How to serve the built plugin, for the README.
+    fn serve(self) -> &'static str {
+        match self {
+            Lang::Python => {
+                "Copy it into the server's plugins folder with `{{name}}.toml`, the manifest \
+                 that holds the routes `build.sh` read from `routing.py` (settings of your own \
+                 go in a `{{name}}.toml` in this folder: the build adds them).\n\n\
+                 ```sh\n\
+                 cp {{name}}.wasm {{name}}.toml PLUGINS/   # PLUGINS: the folder given to `wasmsock serve --plugins`\n\
+                 wasmsock serve --plugins PLUGINS         # ws://127.0.0.1:8080/{{name}}/\n\
+                 ```"
+            }
+            _ => {
+                "Copy it into the server's plugins folder: its file name is its route.\n\n\
+                 ```sh\n\
+                 cp {{name}}.wasm PLUGINS/          # PLUGINS: the folder given to `wasmsock serve --plugins`\n\
+                 wasmsock serve --plugins PLUGINS   # ws://127.0.0.1:8080/{{name}}\n\
+                 ```"
+            }
+        }
+    }
+
+    /// The command `wasmsock new` prints to install the built plugin.
+    pub fn install_hint(self, name: &str) -> String {
+        match self {
+            Lang::Python => format!(
+                "cp {name}.wasm {name}.toml PLUGINS/    # the folder `wasmsock serve --plugins` \
+                 serves; routes from routing.py (/{name}/)"
+            ),
+            _ => format!(
+                "cp {name}.wasm PLUGINS/    # the folder `wasmsock serve --plugins` serves; route /{name}"
+            ),
+        }
+    }
+
     /// The example plugin whose files are this language's scaffold:
     /// `plugins/NAME/`, where `NAME` stands for the plugin's name. `None`
     /// for Rust, which has a template of its own.
     fn example(self) -> Option<&'static str> {
         match self {
             Lang::Rust => None,
-            Lang::Python => Some("echo-python"),
+            Lang::Python => Some("channels-echo"),
             Lang::Js => Some("echo-javascript"),
             Lang::C => Some("echo-c"),
             Lang::Go => Some("echo-go"),
@@ -147,10 +324,17 @@ impl Lang {
                 (".gitignore", include_str!("../templates/rust/gitignore")),
             ],
             Lang::Python => &[
-                ("app.py", include_str!("../../plugins/echo-python/app.py")),
+                (
+                    "consumers.py",
+                    include_str!("../../plugins/channels-echo/consumers.py"),
+                ),
+                (
+                    "routing.py",
+                    include_str!("../../plugins/channels-echo/routing.py"),
+                ),
                 (
                     "build.sh",
-                    include_str!("../../plugins/echo-python/build.sh"),
+                    include_str!("../../plugins/channels-echo/build.sh"),
                 ),
             ],
             Lang::Js => &[
@@ -218,7 +402,9 @@ pub fn files(name: &str, lang: Lang) -> Vec<(&'static str, String)> {
         name.to_string()
     };
     let fill = |text: &str| {
-        text.replace("{{language}}", lang.title())
+        text.replace("{{about}}", lang.about())
+            .replace("{{serve}}", lang.serve())
+            .replace("{{language}}", lang.title())
             .replace("{{crate}}", &krate)
             .replace("{{lang}}", lang.id())
             .replace("{{source}}", lang.source())
@@ -238,6 +424,13 @@ pub fn files(name: &str, lang: Lang) -> Vec<(&'static str, String)> {
         .collect();
     out.push(("README.md", fill(README)));
     out.push(("wit/consumer.wit", WIT.to_string()));
+    if lang == Lang::Python {
+        out.extend(
+            PYTHON_SDK
+                .iter()
+                .map(|(path, text)| (*path, text.to_string())),
+        );
+    }
     out
 }
 
@@ -395,6 +588,38 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The Python scaffold's `sdk/` is all of `sdk/python` but its unit
+    /// tests, as they are in the repository: a file added to the SDK must
+    /// be listed in `PYTHON_SDK` too.
+    #[test]
+    fn the_python_scaffold_carries_the_whole_sdk() {
+        fn walk(dir: &Path, rel: &str, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            {
+                let entry = entry.expect("read_dir");
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let path = format!("{rel}{name}");
+                if entry.path().is_dir() {
+                    if name != "__pycache__" && path != "tests" {
+                        walk(&entry.path(), &format!("{path}/"), out);
+                    }
+                } else if !name.ends_with(".pyc") {
+                    out.push(format!("sdk/{path}"));
+                }
+            }
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk/python");
+        let mut on_disk = Vec::new();
+        walk(&root, "", &mut on_disk);
+        on_disk.sort();
+        let mut listed: Vec<String> = PYTHON_SDK.iter().map(|(p, _)| p.to_string()).collect();
+        listed.sort();
+        assert_eq!(
+            on_disk, listed,
+            "list every file of sdk/python (but tests/) in PYTHON_SDK (host/src/scaffold.rs)"
+        );
     }
 
     #[test]
