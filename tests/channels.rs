@@ -428,3 +428,24 @@ async fn group_send_reaches_the_rooms_consumers_and_send_one_channel() {
         "the lobby is another room"
     );
 }
+
+/// The SDK's own unit tests (sdk/python/tests: routes read from routing,
+/// what is refused and why, the connection side with a stand-in host),
+/// run with the host's Python as the build runs routing.py.
+#[test]
+fn the_sdk_unit_tests_pass() {
+    let venv = support::root().join("target/toolchains/venv/bin/python3");
+    let python = if venv.is_file() {
+        venv.into_os_string()
+    } else {
+        "python3".into()
+    };
+    let out = std::process::Command::new(&python)
+        .args(["-B", "-m", "unittest", "discover", "-s", "sdk/python/tests"])
+        .current_dir(support::root())
+        .output()
+        .unwrap_or_else(|e| panic!("running {python:?} (Python 3.9 or later is needed): {e}"));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "sdk/python/tests failed:\n{text}");
+    assert!(text.contains("OK"), "{text}");
+}

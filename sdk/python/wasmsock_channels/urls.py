@@ -210,6 +210,12 @@ def _make(pattern_class, route, view, kwargs, name):
         raise ImproperlyConfigured(
             f"{route!r}: include() is not supported in URLRouter. Use nested URLRouter instances instead."
         )
+    if hasattr(type(view), "as_asgi") and not isinstance(view, type):
+        name = type(view).__name__
+        raise TypeError(
+            f"{route!r}: {name}() is a consumer instance; route the class instead: "
+            f"{name}.as_asgi() (or {name})"
+        )
     if not callable(view):
         raise TypeError(
             f"view must be a callable or a list/tuple in the case of include(), not {type(view).__name__}."
