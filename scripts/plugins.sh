@@ -193,7 +193,7 @@ stamp_of() {
     echo "$version"
     # shellcheck disable=SC2046
     find $(sources_of "$lang") wit sdk/componentize/src sdk/componentize/Cargo.toml -type f \
-      ! -path '*/node_modules/*' ! -path '*/__pycache__/*' ! -path '*/target/*' -print0 |
+      ! -path '*/node_modules/*' ! -path '*/__pycache__/*' ! -path '*/target/*' ! -path 'sdk/python/tests/*' -print0 |
       sort -z | xargs -0 sha256sum
   } | sha256sum | cut -d' ' -f1
 }
