@@ -154,6 +154,13 @@ def _flush():
         pass
 
 
+def _sdk_failed(what, error):
+    # The runtime keeps consumers' failures to their connection; this is
+    # for a failure of the SDK itself, which must not stop the instance
+    # (and every connection it serves) either.
+    RUNTIME.report_failure(f"the Channels SDK, in {what},", error, "going on")
+
+
 class Handler(exports.Handler):
     """The ``handler`` export: each callback goes to the runtime."""
 
@@ -171,6 +178,9 @@ class Handler(exports.Handler):
             )
         except _runtime.Refuse as r:
             raise Err(types.Reject(status=r.status, headers=[], body=r.body))
+        except Exception as e:
+            _sdk_failed("on-connect", e)
+            raise Err(types.Reject(status=500, headers=[], body=""))
         finally:
             _flush()
         return types.Accept(subprotocol=accepted.subprotocol, headers=accepted.headers)
@@ -178,12 +188,16 @@ class Handler(exports.Handler):
     def on_message(self, conn, message):
         try:
             RUNTIME.on_message(conn, message.value)
+        except Exception as e:
+            _sdk_failed("on-message", e)
         finally:
             _flush()
 
     def on_disconnect(self, conn, info):
         try:
             RUNTIME.on_disconnect(conn, info.code, info.reason)
+        except Exception as e:
+            _sdk_failed("on-disconnect", e)
         finally:
             _flush()
 
@@ -194,11 +208,15 @@ class EventHandler(exports.EventHandler):
     def on_event(self, conn, group, event):
         try:
             RUNTIME.on_event(conn, event.value)
+        except Exception as e:
+            _sdk_failed("on-event", e)
         finally:
             _flush()
 
     def on_gap(self, conn, group, lost):
         try:
             RUNTIME.on_gap(conn, group, lost)
+        except Exception as e:
+            _sdk_failed("on-gap", e)
         finally:
             _flush()

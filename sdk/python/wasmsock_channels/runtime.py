@@ -225,7 +225,7 @@ class Runtime:
         except DenyConnection:
             raise Refuse(403)
         except Exception as e:
-            self._failed(f"routing {path!r}", e, "refusing the connection with 500")
+            self.report_failure(f"routing {path!r}", e, "refusing the connection with 500")
             raise Refuse(500)
         link = Link(self, conn)
         try:
@@ -241,7 +241,7 @@ class Runtime:
             self._dispatch(consumer, {"type": "websocket.connect"})
         except Exception as e:
             self._forget(conn, link)
-            self._failed(f"{_name(link.consumer) if link.consumer else app}.connect", e, "refusing the connection with 500")
+            self.report_failure(f"{_name(link.consumer) if link.consumer else app}.connect", e, "refusing the connection with 500")
             raise Refuse(500)
         if link.state == ACCEPTED:
             link.state = OPEN
@@ -306,7 +306,7 @@ class Runtime:
         except StopConsumer:
             pass
         except Exception as e:
-            self._failed(f"{_name(link.consumer)}.disconnect", e, "the connection was already closed")
+            self.report_failure(f"{_name(link.consumer)}.disconnect", e, "the connection was already closed")
         finally:
             self._forget(conn, link)
 
@@ -396,7 +396,7 @@ class Runtime:
         except StopConsumer:
             self._close_failed(link, 1000, "")
         except Exception as e:
-            self._failed(f"{_name(link.consumer)} handling {what!r}", e, "closing the connection with 1011")
+            self.report_failure(f"{_name(link.consumer)} handling {what!r}", e, "closing the connection with 1011")
             self._close_failed(link, 1011, "consumer error")
 
     def _close_failed(self, link, code, reason):
@@ -416,7 +416,9 @@ class Runtime:
         if link.channel_name is not None and self.by_channel.get(link.channel_name) == conn:
             del self.by_channel[link.channel_name]
 
-    def _failed(self, what, error, then):
+    def report_failure(self, what, error, then):
+        """Log a failure: one ERROR line naming what failed, the exception
+        and what happens next, then the traceback on stderr."""
         self.host.log(
             "error",
             f"{what} raised {type(error).__name__}: {error}; {then} (traceback on stderr)",
