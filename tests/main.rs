@@ -15,6 +15,7 @@ mod check;
 mod config_errors;
 mod connections;
 mod echo;
+mod group_stress;
 mod groups;
 mod harness;
 mod hostile;
