@@ -318,6 +318,14 @@ async fn a_reader_that_stops_loses_only_its_own_messages_and_each_is_counted() {
         "what it got plus what was counted as lost is what was sent to it"
     );
     assert_eq!(status["layer"]["message_drops"], drops);
+    let losses = &status["layer"]["losses"];
+    assert_eq!(losses[0]["plugin"], "probe", "{losses}");
+    assert_eq!(losses[0]["group"], "big");
+    assert_eq!(
+        losses[0]["message_drops"],
+        (MESSAGES - received) as u64,
+        "the group's own count is its messages the slow reader missed"
+    );
     assert_eq!(
         roundtrip(&mut slow, "count big").await,
         "Ok(2)",
