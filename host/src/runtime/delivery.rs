@@ -19,7 +19,7 @@ use super::connections::{Connections, Entry};
 use super::outbox::{Outbound, PushError, Text};
 use super::shard::Request;
 use crate::config::GroupQueueFull;
-use crate::layer::{Inbound, Kind, Payload};
+use crate::layer::{GroupKey, Inbound, Kind, Payload};
 
 /// What is delivered to each recipient.
 #[derive(Debug, Clone)]
@@ -107,7 +107,7 @@ pub struct Traffic {
     /// Events for a plugin that exports no `event-handler`.
     pub events_unhandled: AtomicU64,
     /// Losses per plugin and group, for `/status`.
-    losses: Mutex<BTreeMap<(Arc<str>, Arc<str>), GroupLosses>>,
+    losses: Mutex<BTreeMap<GroupKey, GroupLosses>>,
     /// When a loss was last logged, so that a flood of them logs one line
     /// a second.
     logged: Mutex<Option<Instant>>,
