@@ -20,7 +20,7 @@
 //! hosts once the link is back.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,15 @@ const BATCH: usize = 512;
 /// Wait before reconnecting after Redis failed.
 const RETRY: Duration = Duration::from_secs(1);
 
+/// Longest wait for Redis to accept a connection or answer a batch; a
+/// Redis that stops answering (a cut link drops no connection) is given up
+/// on after it, and reconnected to.
+const ANSWER_WITHIN: Duration = Duration::from_secs(3);
+
+/// This host hears its own beat on the members channel every [`BEAT`]; a
+/// subscription silent this long is taken for dead and remade.
+const SILENT_SUBSCRIPTION: Duration = Duration::from_secs(4);
+
 /// What the publishing task sends.
 struct Out {
     channel: String,
@@ -76,7 +85,6 @@ struct Mine {
 #[derive(Debug, Default)]
 struct Stats {
     connected: AtomicBool,
-    subscriptions: AtomicUsize,
     published: AtomicU64,
     received: AtomicU64,
     gaps: AtomicU64,
@@ -353,7 +361,13 @@ impl Layer for Redis {
             kind: "redis",
             connected: s.connected.load(Ordering::Relaxed),
             hosts: lock(&self.view).hosts(),
-            subscriptions: s.subscriptions.load(Ordering::Relaxed),
+            // While connected, one group channel per group with local
+            // members.
+            subscriptions: if s.connected.load(Ordering::Relaxed) {
+                lock(&self.mine).groups.len()
+            } else {
+                0
+            },
             published: s.published.load(Ordering::Relaxed),
             received: s.received.load(Ordering::Relaxed),
             gaps: s.gaps.load(Ordering::Relaxed),
@@ -369,7 +383,10 @@ async fn publish_loop(client: redis::Client, stats: Arc<Stats>, mut rx: mpsc::Re
     let mut batch = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
         if conn.is_none() {
-            conn = client.get_multiplexed_async_connection().await.ok();
+            conn = tokio::time::timeout(ANSWER_WITHIN, client.get_multiplexed_async_connection())
+                .await
+                .ok()
+                .and_then(Result::ok);
         }
         let sent = match conn.as_mut() {
             Some(c) => {
@@ -377,7 +394,10 @@ async fn publish_loop(client: redis::Client, stats: Arc<Stats>, mut rx: mpsc::Re
                 for out in &batch {
                     pipe.publish(&out.channel, &out.data).ignore();
                 }
-                pipe.query_async::<()>(c).await.is_ok()
+                matches!(
+                    tokio::time::timeout(ANSWER_WITHIN, pipe.query_async::<()>(c)).await,
+                    Ok(Ok(()))
+                )
             }
             None => false,
         };
@@ -403,9 +423,22 @@ async fn subscribe_loop(
 ) {
     let mut logged_down = false;
     loop {
-        let pubsub = match client.get_async_pubsub().await {
-            Ok(p) => p,
-            Err(e) => {
+        let connected = tokio::time::timeout(ANSWER_WITHIN, client.get_async_pubsub()).await;
+        let pubsub = match connected {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                if !logged_down {
+                    tracing::error!("channel layer: cannot reach {url}: {e}; retrying every second, local groups keep working");
+                    logged_down = true;
+                }
+                tokio::time::sleep(RETRY).await;
+                if layer.strong_count() == 0 {
+                    return;
+                }
+                continue;
+            }
+            Err(_) => {
+                let e = "no answer within 3 s";
                 if !logged_down {
                     tracing::error!("channel layer: cannot reach {url}: {e}; retrying every second, local groups keep working");
                     logged_down = true;
@@ -424,14 +457,14 @@ async fn subscribe_loop(
         // Changes queued while down are in `mine` already: start afresh.
         while listen.try_recv().is_ok() {}
         let channels = me.channels();
-        if let Err(e) = sink.subscribe(&channels).await {
-            tracing::error!("channel layer: subscribing on {url} failed: {e}");
+        if !matches!(
+            tokio::time::timeout(ANSWER_WITHIN, sink.subscribe(&channels)).await,
+            Ok(Ok(()))
+        ) {
+            tracing::error!("channel layer: subscribing on {url} failed");
             tokio::time::sleep(RETRY).await;
             continue;
         }
-        me.stats
-            .subscriptions
-            .store(channels.len().saturating_sub(2), Ordering::Relaxed);
         me.stats.connected.store(true, Ordering::Relaxed);
         tracing::info!("channel layer: connected to {url} as host {}", me.host);
         // Announce this host and learn the others.
@@ -441,10 +474,16 @@ async fn subscribe_loop(
             target: None,
         });
         drop(me);
+        let mut heard = tokio::time::Instant::now();
         loop {
             tokio::select! {
+                () = tokio::time::sleep_until(heard + SILENT_SUBSCRIPTION) => {
+                    tracing::error!("channel layer: nothing from {url} for {} s, not even this host's own beat", SILENT_SUBSCRIPTION.as_secs());
+                    break;
+                }
                 msg = stream.next() => {
                     let Some(msg) = msg else { break };
+                    heard = tokio::time::Instant::now();
                     let (Some(me), Some(inbound)) = (layer.upgrade(), inbound.upgrade()) else {
                         return;
                     };
@@ -453,18 +492,12 @@ async fn subscribe_loop(
                 }
                 change = listen.recv() => {
                     let Some(change) = change else { return };
-                    let Some(me) = layer.upgrade() else { return };
-                    let (result, delta) = match &change {
-                        Listen::Subscribe(c) => (sink.subscribe(c).await, 1isize),
-                        Listen::Unsubscribe(c) => (sink.unsubscribe(c).await, -1),
+                    let done = match &change {
+                        Listen::Subscribe(c) => tokio::time::timeout(ANSWER_WITHIN, sink.subscribe(c)).await,
+                        Listen::Unsubscribe(c) => tokio::time::timeout(ANSWER_WITHIN, sink.unsubscribe(c)).await,
                     };
-                    if result.is_err() {
+                    if !matches!(done, Ok(Ok(()))) {
                         break;
-                    }
-                    if delta > 0 {
-                        me.stats.subscriptions.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        me.stats.subscriptions.fetch_sub(1, Ordering::Relaxed);
                     }
                 }
             }
