@@ -183,6 +183,32 @@ impl Redis {
         self.queue(channel, data);
     }
 
+    /// Number and queue the note of a join (or a leave), while `mine` is
+    /// held: numbers and queue order agree.
+    fn membership(&self, mine: &mut Mine, joined: bool, plugin: &str, group: &str, conn: u64) {
+        mine.members_seq += 1;
+        let (host, seq) = (self.host.clone(), mine.members_seq);
+        let (plugin, group) = (plugin.to_owned(), group.to_owned());
+        let note = if joined {
+            Note::Join {
+                host,
+                seq,
+                plugin,
+                group,
+                conn,
+            }
+        } else {
+            Note::Leave {
+                host,
+                seq,
+                plugin,
+                group,
+                conn,
+            }
+        };
+        self.note(&note);
+    }
+
     /// This host's membership as a full snapshot.
     fn full(&self) -> Note {
         let mine = lock(&self.mine);
@@ -282,15 +308,7 @@ impl Layer for Redis {
                 group,
             )));
         }
-        mine.members_seq += 1;
-        let note = Note::Join {
-            host: self.host.clone(),
-            seq: mine.members_seq,
-            plugin: plugin.to_owned(),
-            group: group.to_owned(),
-            conn,
-        };
-        self.note(&note);
+        self.membership(&mut mine, true, plugin, group, conn);
     }
 
     fn left(&self, plugin: &str, group: &str, conn: u64) {
@@ -306,15 +324,7 @@ impl Layer for Redis {
             lock(&self.seqs).forget(&channel);
             let _ = self.listen.send(Listen::Unsubscribe(channel));
         }
-        mine.members_seq += 1;
-        let note = Note::Leave {
-            host: self.host.clone(),
-            seq: mine.members_seq,
-            plugin: plugin.to_owned(),
-            group: group.to_owned(),
-            conn,
-        };
-        self.note(&note);
+        self.membership(&mut mine, false, plugin, group, conn);
     }
 
     fn publish(&self, plugin: &str, group: &str, payload: Payload) {

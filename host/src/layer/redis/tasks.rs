@@ -79,22 +79,13 @@ pub(super) async fn subscribe_loop(
 ) {
     let mut logged_down = false;
     loop {
-        let connected = tokio::time::timeout(ANSWER_WITHIN, client.get_async_pubsub()).await;
+        let connected = match tokio::time::timeout(ANSWER_WITHIN, client.get_async_pubsub()).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("no answer within {} s", ANSWER_WITHIN.as_secs())),
+        };
         let pubsub = match connected {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => {
-                if !logged_down {
-                    tracing::error!("channel layer: cannot reach {url}: {e}; retrying every second, local groups keep working");
-                    logged_down = true;
-                }
-                tokio::time::sleep(RETRY).await;
-                if layer.strong_count() == 0 {
-                    return;
-                }
-                continue;
-            }
-            Err(_) => {
-                let e = "no answer within 3 s";
+            Ok(p) => p,
+            Err(e) => {
                 if !logged_down {
                     tracing::error!("channel layer: cannot reach {url}: {e}; retrying every second, local groups keep working");
                     logged_down = true;
