@@ -366,6 +366,8 @@ async fn a_redis_restart_stops_no_local_delivery_and_counts_what_it_lost() {
     );
     let s = two.status().await;
     assert_eq!(s["layer"]["gaps"], lost, "{s}");
+    assert_eq!(s["layer"]["losses"][0]["group"], "room", "{s}");
+    assert_eq!(s["layer"]["losses"][0]["gaps"], lost, "{s}");
     assert_eq!(s["layer"]["connected"], true);
     let s = one.status().await;
     assert!(s["layer"]["unpublished"].as_u64().unwrap_or(0) >= 5, "{s}");

@@ -16,6 +16,7 @@ mod check;
 mod config_errors;
 mod connections;
 mod echo;
+mod group_stress;
 mod groups;
 mod harness;
 mod hostile;

@@ -13,6 +13,9 @@
 //!                        └── runtime::outbox ◀── runtime::imports (send, close)
 //!                                   ▲
 //!                     runtime::connections (id → outbox, plugin, version, shard)
+//!                                   │ group and address traffic (runtime::delivery)
+//!                                   ▼
+//!                     layer (this host's groups; memory or Redis to the others)
 //! ```
 //!
 //! Floors, top to bottom; a module imports only from floors below its own:
@@ -31,10 +34,13 @@
 //! - [`runtime`]: the wasmtime engine and its linker (epoch deadlines,
 //!   memory caps), the generated bindings, the host side of each imported
 //!   WIT interface, shards (one store and instance owned by one task), each
-//!   connection's outbound queue, the registry of every connection, each
-//!   version's health and the per-shard log budget.
-//! - `layer`: groups of connections (membership and the member lists a
-//!   broadcast fans out over), generic over what a member is.
+//!   connection's outbound queue, the registry of every connection, the
+//!   delivery of group and address traffic, each version's health and the
+//!   per-shard log budget.
+//! - `layer`: the channel layer: this host's groups (membership and the
+//!   member lists a broadcast fans out over, generic over what a member
+//!   is), and the `Layer` that reaches other hosts: memory (none) or Redis
+//!   (publish, subscribe, membership notes, sequence numbers and gaps).
 //! - [`config`]: the server config file, limits, plugin manifests, WASI
 //!   grants and their errors; [`routing`]: route patterns with `{param}`
 //!   segments, most specific first; [`close`]: close codes.

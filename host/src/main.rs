@@ -218,6 +218,7 @@ fn test(file: &std::path::Path, script: &std::path::Path) -> anyhow::Result<()> 
 }
 
 async fn serve(config: ServerConfig) -> anyhow::Result<()> {
+    raise_fd_limit(config.limits.max_connections);
     let dir = &config.plugins_dir;
     if !dir.is_dir() {
         anyhow::bail!(
@@ -270,6 +271,23 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     );
     server.run(shutdown, config.limits.close_timeout).await;
     Ok(())
+}
+
+/// Every connection takes a file descriptor, and many systems start a
+/// process with a soft limit of 1,024: raise it to the hard limit, and say
+/// so when even that is below `max_connections`.
+fn raise_fd_limit(max_connections: usize) {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => {
+            tracing::debug!("file descriptor limit: {limit}");
+            if limit < max_connections as u64 + 64 {
+                tracing::warn!(
+                    "the file descriptor limit ({limit}) is below limits.max_connections ({max_connections}): connections past it fail to be accepted; raise it (ulimit -n) or lower max_connections"
+                );
+            }
+        }
+        Err(e) => tracing::warn!("cannot raise the file descriptor limit: {e}"),
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is

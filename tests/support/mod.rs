@@ -18,6 +18,12 @@ pub mod redis;
 /// A client connection.
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// Raise this process's file descriptor limit to its hard limit (servers
+/// started afterwards inherit it), for tests that hold many sockets.
+pub fn raise_fd_limit() -> u64 {
+    rlimit::increase_nofile_limit(u64::MAX).expect("raising the file descriptor limit")
+}
+
 /// The repository root.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -21,7 +21,7 @@ mod wire;
 
 use bytes::Bytes;
 
-pub use local::{Groups, JoinError};
+pub use local::{GroupKey, Groups, JoinError};
 pub use redis::{Redis, RedisError};
 
 /// Longest group name, in bytes.

@@ -7,8 +7,10 @@
 //! `group_queue_full` policy, a full shard inbox loses the event, and both
 //! are counted.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -17,7 +19,7 @@ use super::connections::{Connections, Entry};
 use super::outbox::{Outbound, PushError, Text};
 use super::shard::Request;
 use crate::config::GroupQueueFull;
-use crate::layer::{Inbound, Kind, Payload};
+use crate::layer::{GroupKey, Inbound, Kind, Payload};
 
 /// What is delivered to each recipient.
 #[derive(Debug, Clone)]
@@ -104,6 +106,70 @@ pub struct Traffic {
     pub event_drops: AtomicU64,
     /// Events for a plugin that exports no `event-handler`.
     pub events_unhandled: AtomicU64,
+    /// Losses per plugin and group, for `/status`.
+    losses: Mutex<BTreeMap<GroupKey, GroupLosses>>,
+    /// When a loss was last logged, so that a flood of them logs one line
+    /// a second.
+    logged: Mutex<Option<Instant>>,
+}
+
+/// Groups whose losses are kept by name; past it, new groups' losses are
+/// counted under the group `*` of their plugin (group names come from
+/// plugins, and the table must not grow without bound).
+const MAX_LOSS_GROUPS: usize = 1000;
+
+/// What one group lost on this host.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct GroupLosses {
+    /// Messages lost for members whose outbound queue was full.
+    pub message_drops: u64,
+    /// Events lost for members whose shard was too far behind.
+    pub event_drops: u64,
+    /// Messages and events from other hosts that never arrived.
+    pub gaps: u64,
+}
+
+impl Traffic {
+    /// Count a loss for `plugin`'s `group`, and log it at most once a
+    /// second.
+    pub fn lost(&self, plugin: &Arc<str>, group: &str, add: GroupLosses) {
+        {
+            let mut losses = self.losses.lock().unwrap_or_else(|p| p.into_inner());
+            let named = (plugin.clone(), Arc::<str>::from(group));
+            let key = if losses.len() < MAX_LOSS_GROUPS || losses.contains_key(&named) {
+                named
+            } else {
+                (plugin.clone(), Arc::from("*"))
+            };
+            let entry = losses.entry(key).or_default();
+            entry.message_drops += add.message_drops;
+            entry.event_drops += add.event_drops;
+            entry.gaps += add.gaps;
+        }
+        let mut logged = self.logged.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if logged.is_none_or(|at| now.duration_since(at).as_secs() >= 1) {
+            *logged = Some(now);
+            tracing::warn!(
+                plugin = &**plugin,
+                group,
+                message_drops = add.message_drops,
+                event_drops = add.event_drops,
+                gaps = add.gaps,
+                "group traffic lost (counted in /status; at most one such line a second)"
+            );
+        }
+    }
+
+    /// Every group's losses so far.
+    pub fn losses(&self) -> Vec<(String, String, GroupLosses)> {
+        self.losses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|((p, g), l)| (p.to_string(), g.to_string(), *l))
+            .collect()
+    }
 }
 
 impl Entry {
@@ -152,16 +218,33 @@ impl Connections {
         }
         // Events carry the group's name; one shared copy for all members.
         let name: Option<Arc<str>> = matches!(item, Item::Event(_)).then(|| Arc::from(group));
-        let mut queued = 0u32;
+        let (mut queued, mut dropped) = (0u32, 0u64);
         for (id, entry) in members.iter() {
             if Some(*id) == exclude {
                 continue;
             }
             match entry.deliver(*id, name.as_ref(), item, self.queue_full) {
                 Delivered::Queued => queued += 1,
-                Delivered::Dropped => self.count_drop(entry, item),
+                Delivered::Dropped => {
+                    self.count_drop(entry, item);
+                    dropped += 1;
+                }
                 Delivered::Gone => {}
             }
+        }
+        if dropped > 0 {
+            let plugin = &members[0].1.plugin;
+            let add = match item {
+                Item::Message(_) => GroupLosses {
+                    message_drops: dropped,
+                    ..GroupLosses::default()
+                },
+                Item::Event(_) => GroupLosses {
+                    event_drops: dropped,
+                    ..GroupLosses::default()
+                },
+            };
+            self.traffic.lost(plugin, group, add);
         }
         queued
     }
@@ -205,6 +288,14 @@ impl Inbound for Connections {
 
     fn gap(&self, plugin: &str, group: &str, lost: u64) {
         let name: Arc<str> = Arc::from(group);
+        self.traffic.lost(
+            &Arc::from(plugin),
+            group,
+            GroupLosses {
+                gaps: lost,
+                ..GroupLosses::default()
+            },
+        );
         for (id, entry) in self.groups().members(plugin, group).iter() {
             entry.shard.offer(Request::Gap {
                 conn: *id,

@@ -53,6 +53,21 @@ pub struct LayerFigures {
     pub event_drops: u64,
     /// Events for plugins that export no `event-handler`.
     pub events_unhandled: u64,
+    /// Losses per plugin and group (groups that lost nothing are not
+    /// listed).
+    pub losses: Vec<GroupLossStatus>,
+}
+
+/// What one group lost on this host.
+#[derive(Debug, Serialize)]
+pub struct GroupLossStatus {
+    /// The plugin.
+    pub plugin: String,
+    /// The group (`*`: groups past the first 1,000 that lost anything).
+    pub group: String,
+    /// The counts.
+    #[serde(flatten)]
+    pub losses: crate::runtime::delivery::GroupLosses,
 }
 
 /// Connection counts.
@@ -182,6 +197,15 @@ pub fn status(registry: &Registry, stats: &Stats) -> Status {
                 message_drops: t.message_drops.load(Ordering::Relaxed),
                 event_drops: t.event_drops.load(Ordering::Relaxed),
                 events_unhandled: t.events_unhandled.load(Ordering::Relaxed),
+                losses: t
+                    .losses()
+                    .into_iter()
+                    .map(|(plugin, group, losses)| GroupLossStatus {
+                        plugin,
+                        group,
+                        losses,
+                    })
+                    .collect(),
             }
         },
     }

@@ -20,13 +20,14 @@
 //! hosts once the link is back.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 use tokio::sync::mpsc;
+
+mod tasks;
 
 use super::view::{Followup, Seqs, View};
 use super::wire::{self, Note};
@@ -42,12 +43,6 @@ pub const HOST_TIMEOUT: Duration = Duration::from_secs(3);
 /// Frames and notes that may wait to be published; beyond it they are
 /// lost and counted (a Redis that cannot keep up must not grow the host).
 const QUEUE: usize = 65_536;
-
-/// Frames published in one round trip.
-const BATCH: usize = 512;
-
-/// Wait before reconnecting after Redis failed.
-const RETRY: Duration = Duration::from_secs(1);
 
 /// What the publishing task sends.
 struct Out {
@@ -76,7 +71,6 @@ struct Mine {
 #[derive(Debug, Default)]
 struct Stats {
     connected: AtomicBool,
-    subscriptions: AtomicUsize,
     published: AtomicU64,
     received: AtomicU64,
     gaps: AtomicU64,
@@ -150,15 +144,19 @@ impl Redis {
             seqs: Mutex::new(Seqs::default()),
             stats: Arc::default(),
         });
-        tokio::spawn(publish_loop(client.clone(), layer.stats.clone(), out_rx));
-        tokio::spawn(subscribe_loop(
+        tokio::spawn(tasks::publish_loop(
+            client.clone(),
+            layer.stats.clone(),
+            out_rx,
+        ));
+        tokio::spawn(tasks::subscribe_loop(
             client,
             url.to_owned(),
             Arc::downgrade(&layer),
             inbound,
             listen_rx,
         ));
-        tokio::spawn(beat_loop(Arc::downgrade(&layer)));
+        tokio::spawn(tasks::beat_loop(Arc::downgrade(&layer)));
         layer
     }
 
@@ -183,6 +181,32 @@ impl Redis {
         *seq += 1;
         let data = wire::encode(&self.host, *seq, to, payload);
         self.queue(channel, data);
+    }
+
+    /// Number and queue the note of a join (or a leave), while `mine` is
+    /// held: numbers and queue order agree.
+    fn membership(&self, mine: &mut Mine, joined: bool, plugin: &str, group: &str, conn: u64) {
+        mine.members_seq += 1;
+        let (host, seq) = (self.host.clone(), mine.members_seq);
+        let (plugin, group) = (plugin.to_owned(), group.to_owned());
+        let note = if joined {
+            Note::Join {
+                host,
+                seq,
+                plugin,
+                group,
+                conn,
+            }
+        } else {
+            Note::Leave {
+                host,
+                seq,
+                plugin,
+                group,
+                conn,
+            }
+        };
+        self.note(&note);
     }
 
     /// This host's membership as a full snapshot.
@@ -284,15 +308,7 @@ impl Layer for Redis {
                 group,
             )));
         }
-        mine.members_seq += 1;
-        let note = Note::Join {
-            host: self.host.clone(),
-            seq: mine.members_seq,
-            plugin: plugin.to_owned(),
-            group: group.to_owned(),
-            conn,
-        };
-        self.note(&note);
+        self.membership(&mut mine, true, plugin, group, conn);
     }
 
     fn left(&self, plugin: &str, group: &str, conn: u64) {
@@ -308,15 +324,7 @@ impl Layer for Redis {
             lock(&self.seqs).forget(&channel);
             let _ = self.listen.send(Listen::Unsubscribe(channel));
         }
-        mine.members_seq += 1;
-        let note = Note::Leave {
-            host: self.host.clone(),
-            seq: mine.members_seq,
-            plugin: plugin.to_owned(),
-            group: group.to_owned(),
-            conn,
-        };
-        self.note(&note);
+        self.membership(&mut mine, false, plugin, group, conn);
     }
 
     fn publish(&self, plugin: &str, group: &str, payload: Payload) {
@@ -353,155 +361,17 @@ impl Layer for Redis {
             kind: "redis",
             connected: s.connected.load(Ordering::Relaxed),
             hosts: lock(&self.view).hosts(),
-            subscriptions: s.subscriptions.load(Ordering::Relaxed),
+            // While connected, one group channel per group with local
+            // members.
+            subscriptions: if s.connected.load(Ordering::Relaxed) {
+                lock(&self.mine).groups.len()
+            } else {
+                0
+            },
             published: s.published.load(Ordering::Relaxed),
             received: s.received.load(Ordering::Relaxed),
             gaps: s.gaps.load(Ordering::Relaxed),
             unpublished: s.unpublished.load(Ordering::Relaxed),
-        }
-    }
-}
-
-/// Publish what is queued, a batch per round trip, in queue order, until
-/// the layer is dropped (its farewell is the last thing sent).
-async fn publish_loop(client: redis::Client, stats: Arc<Stats>, mut rx: mpsc::Receiver<Out>) {
-    let mut conn: Option<redis::aio::MultiplexedConnection> = None;
-    let mut batch = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut batch, BATCH).await > 0 {
-        if conn.is_none() {
-            conn = client.get_multiplexed_async_connection().await.ok();
-        }
-        let sent = match conn.as_mut() {
-            Some(c) => {
-                let mut pipe = redis::pipe();
-                for out in &batch {
-                    pipe.publish(&out.channel, &out.data).ignore();
-                }
-                pipe.query_async::<()>(c).await.is_ok()
-            }
-            None => false,
-        };
-        let n = batch.len() as u64;
-        batch.clear();
-        if sent {
-            stats.published.fetch_add(n, Ordering::Relaxed);
-        } else {
-            stats.unpublished.fetch_add(n, Ordering::Relaxed);
-            conn = None;
-        }
-    }
-}
-
-/// Listen to this host's channels, reconnecting and resubscribing when
-/// Redis goes away.
-async fn subscribe_loop(
-    client: redis::Client,
-    url: String,
-    layer: Weak<Redis>,
-    inbound: Weak<dyn Inbound>,
-    mut listen: mpsc::UnboundedReceiver<Listen>,
-) {
-    let mut logged_down = false;
-    loop {
-        let pubsub = match client.get_async_pubsub().await {
-            Ok(p) => p,
-            Err(e) => {
-                if !logged_down {
-                    tracing::error!("channel layer: cannot reach {url}: {e}; retrying every second, local groups keep working");
-                    logged_down = true;
-                }
-                tokio::time::sleep(RETRY).await;
-                if layer.strong_count() == 0 {
-                    return;
-                }
-                continue;
-            }
-        };
-        let Some(me) = layer.upgrade() else {
-            return;
-        };
-        let (mut sink, mut stream) = pubsub.split();
-        // Changes queued while down are in `mine` already: start afresh.
-        while listen.try_recv().is_ok() {}
-        let channels = me.channels();
-        if let Err(e) = sink.subscribe(&channels).await {
-            tracing::error!("channel layer: subscribing on {url} failed: {e}");
-            tokio::time::sleep(RETRY).await;
-            continue;
-        }
-        me.stats
-            .subscriptions
-            .store(channels.len().saturating_sub(2), Ordering::Relaxed);
-        me.stats.connected.store(true, Ordering::Relaxed);
-        tracing::info!("channel layer: connected to {url} as host {}", me.host);
-        // Announce this host and learn the others.
-        me.note(&me.full());
-        me.note(&Note::Sync {
-            host: me.host.clone(),
-            target: None,
-        });
-        drop(me);
-        loop {
-            tokio::select! {
-                msg = stream.next() => {
-                    let Some(msg) = msg else { break };
-                    let (Some(me), Some(inbound)) = (layer.upgrade(), inbound.upgrade()) else {
-                        return;
-                    };
-                    let data = Bytes::copy_from_slice(msg.get_payload_bytes());
-                    me.received(&*inbound, msg.get_channel_name(), data);
-                }
-                change = listen.recv() => {
-                    let Some(change) = change else { return };
-                    let Some(me) = layer.upgrade() else { return };
-                    let (result, delta) = match &change {
-                        Listen::Subscribe(c) => (sink.subscribe(c).await, 1isize),
-                        Listen::Unsubscribe(c) => (sink.unsubscribe(c).await, -1),
-                    };
-                    if result.is_err() {
-                        break;
-                    }
-                    if delta > 0 {
-                        me.stats.subscriptions.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        me.stats.subscriptions.fetch_sub(1, Ordering::Relaxed);
-                    }
-                }
-            }
-        }
-        if let Some(me) = layer.upgrade() {
-            me.stats.connected.store(false, Ordering::Relaxed);
-        }
-        tracing::error!(
-            "channel layer: lost {url}; reconnecting every second, local groups keep working"
-        );
-        logged_down = true;
-        tokio::time::sleep(RETRY).await;
-    }
-}
-
-/// Say this host is alive, and forget hosts that stopped saying so.
-async fn beat_loop(layer: Weak<Redis>) {
-    let mut tick = tokio::time::interval(BEAT);
-    loop {
-        tick.tick().await;
-        let Some(me) = layer.upgrade() else {
-            return;
-        };
-        let seq = lock(&me.mine).members_seq;
-        me.note(&Note::Beat {
-            host: me.host.clone(),
-            seq,
-        });
-        let dead = lock(&me.view).reap(Instant::now(), HOST_TIMEOUT);
-        // Their sequence numbers are kept: a host that was only cut off
-        // comes back, and what it sent meanwhile must count as lost.
-        for host in dead {
-            tracing::warn!(
-                host,
-                "channel layer: host silent for {} s; its members leave every count and list",
-                HOST_TIMEOUT.as_secs()
-            );
         }
     }
 }
