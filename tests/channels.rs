@@ -5,7 +5,9 @@
 //! manifests their routing.py gives. Connects, echoes, JSON, async
 //! consumers, refusals (403), close codes both ways, the scope, routing
 //! as Django's, failures kept to one connection, the clear error for a real
-//! wait in an async consumer, and groups through the channel layer.
+//! wait in an async consumer, and the channel layer: groups, events to
+//! `chat_message`, sends to one `channel_name`, on one server and across
+//! two through Redis.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -24,12 +26,18 @@ const WAIT: Duration = Duration::from_secs(10);
 /// How long "nothing arrives" is watched for.
 const QUIET: Duration = Duration::from_millis(300);
 
-/// Copy target/plugins/NAME.wasm and its manifest into a fresh plugins
-/// folder and serve it. Servers start one at a time: the first compiles the
+/// Serve target/plugins/NAME.wasm with its manifest. Servers start one at
+/// a time: the first compiles the
 /// 20 MB component (tens of seconds on a busy machine) and caches it, the
 /// others load it from the cache instead of compiling it again in parallel.
 fn serve(name: &str) -> (tempfile::TempDir, TestServer) {
-    static START: Mutex<()> = Mutex::new(());
+    let dir = install(name);
+    let server = start(dir.path(), &[]);
+    (dir, server)
+}
+
+/// A fresh plugins folder with target/plugins/NAME.wasm and its manifest.
+fn install(name: &str) -> tempfile::TempDir {
     let built = support::root().join("target/plugins");
     let wasm = built.join(format!("{name}.wasm"));
     assert!(
@@ -44,9 +52,14 @@ fn serve(name: &str) -> (tempfile::TempDir, TestServer) {
     )
     .expect("the manifest build.sh wrote from routing.py");
     std::fs::copy(&wasm, dir.path().join(format!("{name}.wasm"))).expect("copy plugin");
+    dir
+}
+
+/// Start a server on `dir`, one at a time (see [`serve`]).
+fn start(dir: &std::path::Path, extra: &[&str]) -> TestServer {
+    static START: Mutex<()> = Mutex::new(());
     let _one_at_a_time = START.lock().unwrap_or_else(|p| p.into_inner());
-    let server = TestServer::start(dir.path(), &[]);
-    (dir, server)
+    TestServer::start(dir, extra)
 }
 
 /// Wait for a line the plugin printed (stdout) containing `needle`.
@@ -448,4 +461,55 @@ fn the_sdk_unit_tests_pass() {
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "sdk/python/tests failed:\n{text}");
     assert!(text.contains("OK"), "{text}");
+}
+
+/// Two servers on one Redis: a room's consumers on both hear each other's
+/// `group_send`, and `channel_layer.send` reaches a `channel_name` on the
+/// other server.
+#[tokio::test]
+async fn rooms_span_servers_through_redis() {
+    let redis = crate::support::redis::RedisServer::start();
+    let layer = redis.url();
+    let dir = install("channels-test");
+    let one = start(dir.path(), &["--layer", &layer]);
+    let two = start(dir.path(), &["--layer", &layer]);
+    let mut a = one
+        .wait_route("/chat/sync/span/", Duration::from_secs(300))
+        .await;
+    let mut b = two
+        .wait_route("/chat/sync/span/", Duration::from_secs(300))
+        .await;
+    // Membership reaches the other server through the layer: say
+    // something until b hears a's room.
+    let start = std::time::Instant::now();
+    let heard = loop {
+        assert!(
+            start.elapsed() < WAIT,
+            "b never heard a's room; logs:\n{}\n{}",
+            one.logs(),
+            two.logs()
+        );
+        let word = format!("ping-{}", start.elapsed().as_millis());
+        a.send(Message::text(word.clone())).await.expect("send");
+        assert_eq!(recv(&mut a).await, Message::text(word));
+        if let Ok(Some(Ok(m))) = tokio::time::timeout(QUIET, b.next()).await {
+            break m;
+        }
+    };
+    assert!(
+        heard.to_text().is_ok_and(|t| t.starts_with("ping-")),
+        "{heard:?}"
+    );
+    while let Ok(Some(Ok(_))) = tokio::time::timeout(QUIET, b.next()).await {}
+
+    b.send(Message::text("from two")).await.expect("send");
+    assert_eq!(recv(&mut b).await, Message::text("from two"));
+    assert_eq!(recv(&mut a).await, Message::text("from two"));
+
+    let address = roundtrip(&mut a, "whoami").await;
+    b.send(Message::text(format!("tell {address} across")))
+        .await
+        .expect("send");
+    assert_eq!(recv(&mut a).await, Message::text("across"));
+    nothing_for(&mut b, "b, the sender of a send").await;
 }
