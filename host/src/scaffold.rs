@@ -270,8 +270,9 @@ impl Lang {
         match self {
             Lang::Python => {
                 "Copy it into the server's plugins folder with `{{name}}.toml`, the manifest \
-                 that holds the routes `build.sh` read from `routing.py` (settings of your own \
-                 go in a `{{name}}.toml` in this folder: the build adds them).\n\n\
+                 that holds the routes `build.sh` read from `routing.py` (settings of your own, \
+                 any manifest key but `routes`, go in a `plugin.toml` in this folder: the build \
+                 adds them).\n\n\
                  ```sh\n\
                  cp {{name}}.wasm {{name}}.toml PLUGINS/   # PLUGINS: the folder given to `wasmsock serve --plugins`\n\
                  wasmsock serve --plugins PLUGINS         # ws://127.0.0.1:8080/{{name}}/\n\
@@ -534,6 +535,7 @@ mod tests {
                         && name != "__pycache__"
                         && name != "node_modules"
                         && !name.ends_with(".wasm")
+                        && *name != format!("{example}.toml")
                 })
                 .collect();
             on_disk.sort();

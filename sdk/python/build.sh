@@ -3,7 +3,7 @@
 # modules) into a wasmsock plugin on this SDK:
 #   build.sh SRC NAME OUT.wasm
 # writes OUT.wasm and, when there are routes to declare (routing.py) or
-# SRC/NAME.toml has settings, OUT.toml beside it: copy both into the
+# SRC/plugin.toml has settings, OUT.toml beside it: copy both into the
 # server's plugins folder. The WIT is SRC/wit.
 # Needs python3 (3.9 or later; PYTHON chooses another) to read routing.py,
 # and componentize-py 0.25.1 on PATH (or its path in COMPONENTIZE_PY):

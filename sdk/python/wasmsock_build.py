@@ -13,7 +13,8 @@ plugin's manifest with the routes its routing.py declares.
   patterns into the server's routes (``wasmsock_channels.routes``),
   stopping with the reason when one cannot be routed;
 - writes OUT.toml: ``routes = [...]`` followed by the folder's own
-  ``NAME.toml`` (its other settings) when it has one.
+  settings, ``plugin.toml`` (any manifest key but ``routes``), when it has
+  one. (Not ``NAME.toml``: that is what a build in the folder writes.)
 
 Exit status 1 with a message on stderr when the folder cannot be built.
 """
@@ -33,6 +34,8 @@ MARK = "# Written by build.sh"
 
 # What in a plugin folder is not the plugin's Python code.
 _SKIP = {"sdk", "wit", "__pycache__", "node_modules", "build.sh", "README.md"}
+# The plugin's own manifest settings, in its folder.
+SETTINGS = "plugin.toml"
 
 
 def fail(message):
@@ -85,8 +88,8 @@ def copy_sdk(dest):
     shutil.copytree(SDK, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests", "README.md"))
 
 
-def user_manifest(src, name):
-    path = os.path.join(src, f"{name}.toml")
+def user_manifest(src):
+    path = os.path.join(src, SETTINGS)
     if not os.path.isfile(path):
         return None, None
     with open(path, encoding="utf-8") as f:
@@ -147,7 +150,7 @@ def main():
     except RoutingError as e:
         fail(f"{shown}: {e}")
 
-    path, text = user_manifest(src, args.name)
+    path, text = user_manifest(src)
     out = args.manifest
     if routes is not None:
         if text is not None and declares_routes(text):
