@@ -47,6 +47,10 @@ const PYTHON_SDK: &[(&str, &str)] = &[
         include_str!("../../sdk/python/channels/consumer.py"),
     ),
     (
+        "sdk/channels/db.py",
+        include_str!("../../sdk/python/channels/db.py"),
+    ),
+    (
         "sdk/channels/exceptions.py",
         include_str!("../../sdk/python/channels/exceptions.py"),
     ),

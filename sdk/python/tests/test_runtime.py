@@ -258,6 +258,9 @@ class Async(Base):
             return a + b
 
         self.assertEqual(async_to_sync(add)(1, 2), 3)
+        from channels.db import database_sync_to_async
+
+        self.assertEqual(aio.run(database_sync_to_async(lambda x: x + 1)(1)), 2)
         self.assertEqual(aio.run(sync_to_async(lambda: 5)()), 5)
         with self.assertRaises(TypeError):
             sync_to_async(add)
