@@ -157,6 +157,12 @@ struct Common {
     /// Tokio worker threads (1: a current-thread runtime).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Read buffer of each client connection, in bytes. tungstenite
+    /// zero-fills the free part of it before every read, so a buffer much
+    /// larger than the messages costs client CPU per read (the fanout mode's
+    /// members read one small message per wake-up).
+    #[arg(long, default_value_t = 8 << 10)]
+    read_buffer: usize,
     /// Spread connections over this many source addresses, 127.0.0.1 and
     /// up, to get past the ephemeral port range (about 28,000 per address).
     #[arg(long, default_value_t = 1)]
@@ -248,6 +254,7 @@ struct Target {
     size: usize,
     binary: bool,
     sources: u8,
+    read_buffer: usize,
     /// Processes whose CPU counts with the server's.
     also_pids: Vec<u32>,
 }
@@ -277,15 +284,17 @@ impl Target {
             size: common.size,
             binary: common.binary,
             sources: common.sources,
+            read_buffer: common.read_buffer.clamp(256, 1 << 20),
             also_pids: common.also_pid.clone(),
         })
     }
 
-    fn config() -> WebSocketConfig {
-        // A small read buffer keeps 100,000 held connections affordable on
-        // the client side; echo messages are small.
+    fn config(&self) -> WebSocketConfig {
+        // A small read buffer (8 KiB by default) keeps 100,000 held
+        // connections affordable on the client side; echo messages are
+        // small.
         WebSocketConfig::default()
-            .read_buffer_size(8 << 10)
+            .read_buffer_size(self.read_buffer)
             .write_buffer_size(0)
     }
 
@@ -308,7 +317,7 @@ impl Target {
         let (ws, _) = tokio_tungstenite::client_async_with_config(
             self.url.as_str(),
             stream,
-            Some(Self::config()),
+            Some(self.config()),
         )
         .await
         .map_err(|e| format!("upgrade: {e}"))?;
