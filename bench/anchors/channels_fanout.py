@@ -25,7 +25,14 @@ settings.configure(
     CHANNEL_LAYERS={
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")]},
+            # No socket timeout, as redis-py had none before 8: its new 5 s
+            # default equals channels_redis' 5 s BZPOPMIN, so under load the
+            # layer's receive loop times out reading and its consumers die.
+            "CONFIG": {
+                "hosts": [
+                    {"address": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), "socket_timeout": None}
+                ]
+            },
         }
     },
 )
