@@ -248,3 +248,54 @@ async fn the_harness_runs_group_logic_without_a_server() {
         left
     );
 }
+
+/// `plugins/fanout`, the fan-out benchmark's plugin: each message reaches
+/// every other member of the route's group once, as sent (text as text,
+/// bytes as bytes), never the sender, and never another group.
+#[tokio::test]
+async fn the_fanout_plugin_relays_to_every_other_member_once() {
+    use wasmsock::testing::TestPlugin;
+    let manifest = std::fs::read_to_string(root().join("plugins/fanout/fanout.toml"))
+        .expect("fanout manifest");
+    let plugin = TestPlugin::options(crate::support::wasm("fanout"))
+        .manifest(manifest)
+        .load()
+        .await
+        .expect("load fanout");
+    let wait = Duration::from_secs(5);
+    let mut members = Vec::new();
+    for _ in 0..3 {
+        members.push(
+            plugin
+                .connect("/fanout/bench")
+                .await
+                .expect("connect")
+                .accepted()
+                .expect("accepted"),
+        );
+    }
+    let mut elsewhere = plugin
+        .connect("/fanout/other")
+        .await
+        .expect("connect")
+        .accepted()
+        .expect("accepted");
+    members[0].send_text("one").await.expect("send");
+    members[0].send_binary(vec![0u8, 255]).await.expect("send");
+    for m in &mut members[1..] {
+        assert_eq!(m.receive_text(wait).await.expect("text"), "one");
+        assert_eq!(
+            m.receive_binary(wait).await.expect("binary"),
+            vec![0u8, 255]
+        );
+    }
+    for m in &mut members {
+        m.receive_nothing(QUIET)
+            .await
+            .expect("once, and never to the sender");
+    }
+    elsewhere
+        .receive_nothing(QUIET)
+        .await
+        .expect("another group hears nothing");
+}

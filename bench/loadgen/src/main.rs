@@ -9,20 +9,28 @@
 //! - `idle`: opens K connections (one echo each) and holds them; reads the
 //!   server's RSS before and after. With `--active A`, A of the held
 //!   connections then echo N messages each at window 1 (the scale run).
+//! - `fanout`: K member connections and one sender on a group broadcast
+//!   server (`/fanout/{group}`); the sender sends N messages of S bytes, W
+//!   at a time, each counted as delivered when the last member has it.
+//!   Reports deliveries/s and the time from send to the last member.
 //!
 //! Every echo is verified: a message carries its connection index and
 //! sequence number and is exactly S bytes; a wrong, missing, reordered or
-//! resized echo is an error. Any error makes the exit code non-zero, so a
+//! resized echo is an error; in `fanout`, every member must get every
+//! message exactly once and in order, and the sender none of its own. Any
+//! error makes the exit code non-zero, so a
 //! fast wrong server never wins. Readable lines go to stderr; stdout gets
 //! exactly one `RESULT {json}` line.
 //!
 //! With `--pid`, the server's CPU time (utime + stime of the PID, from
 //! /proc) over the measured phase is reported, with the load generator's own
 //! CPU and the rest of the machine's (`other_busy_cores`, a noise flag).
+//! `--also-pid` adds processes whose CPU is the server's too (the Redis
+//! behind a Channels server).
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -100,6 +108,29 @@ enum Mode {
         #[arg(long, default_value_t = 10)]
         interval_ms: u64,
     },
+    /// K members of one group and a sender: N messages of S bytes fanned out
+    /// to every member, W not yet delivered to all at a time.
+    Fanout {
+        #[command(flatten)]
+        common: Common,
+        /// Member connections (the sender is one more).
+        #[arg(short = 'k', long, default_value_t = 1000)]
+        members: usize,
+        /// Messages the sender sends (after one untimed warm-up message).
+        #[arg(short = 'n', long, default_value_t = 200)]
+        msgs: usize,
+        /// Messages sent but not yet delivered to every member, at most
+        /// (1: the next is sent when every member has the previous one).
+        #[arg(short = 'w', long, default_value_t = 1)]
+        window: usize,
+        /// Connections opened at once.
+        #[arg(short = 'p', long, default_value_t = 64)]
+        parallel: usize,
+        /// Fail when no message completes its delivery for this long, in ms,
+        /// saying how many members had it.
+        #[arg(long, default_value_t = 30_000)]
+        stall_ms: u64,
+    },
 }
 
 #[derive(Args)]
@@ -116,12 +147,22 @@ struct Common {
     /// Server PID, for its CPU time and memory.
     #[arg(long)]
     pid: Option<u32>,
+    /// Another process whose CPU time counts as the server's (e.g. the
+    /// Redis a Channels server needs); repeatable.
+    #[arg(long)]
+    also_pid: Vec<u32>,
     /// Give up (and fail) after this many seconds.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
     /// Tokio worker threads (1: a current-thread runtime).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Read buffer of each client connection, in bytes. tungstenite
+    /// zero-fills the free part of it before every read, so a buffer much
+    /// larger than the messages costs client CPU per read (the fanout mode's
+    /// members read one small message per wake-up).
+    #[arg(long, default_value_t = 8 << 10)]
+    read_buffer: usize,
     /// Spread connections over this many source addresses, 127.0.0.1 and
     /// up, to get past the ephemeral port range (about 28,000 per address).
     #[arg(long, default_value_t = 1)]
@@ -213,6 +254,9 @@ struct Target {
     size: usize,
     binary: bool,
     sources: u8,
+    read_buffer: usize,
+    /// Processes whose CPU counts with the server's.
+    also_pids: Vec<u32>,
 }
 
 impl Target {
@@ -240,14 +284,17 @@ impl Target {
             size: common.size,
             binary: common.binary,
             sources: common.sources,
+            read_buffer: common.read_buffer.clamp(256, 1 << 20),
+            also_pids: common.also_pid.clone(),
         })
     }
 
-    fn config() -> WebSocketConfig {
-        // A small read buffer keeps 100,000 held connections affordable on
-        // the client side; echo messages are small.
+    fn config(&self) -> WebSocketConfig {
+        // A small read buffer (8 KiB by default) keeps 100,000 held
+        // connections affordable on the client side; echo messages are
+        // small.
         WebSocketConfig::default()
-            .read_buffer_size(8 << 10)
+            .read_buffer_size(self.read_buffer)
             .write_buffer_size(0)
     }
 
@@ -270,7 +317,7 @@ impl Target {
         let (ws, _) = tokio_tungstenite::client_async_with_config(
             self.url.as_str(),
             stream,
-            Some(Self::config()),
+            Some(self.config()),
         )
         .await
         .map_err(|e| format!("upgrade: {e}"))?;
@@ -327,8 +374,14 @@ async fn close(mut ws: Ws, conn: usize) -> Result<(), String> {
 }
 
 /// Open `count` connections, `parallel` at a time, each doing one verified
-/// echo. Returns them in index order.
-async fn open_many(target: &Arc<Target>, count: usize, parallel: usize) -> Result<Vec<Ws>, String> {
+/// echo if `echo` (a broadcast server echoes nothing). Returns them in index
+/// order.
+async fn open_many(
+    target: &Arc<Target>,
+    count: usize,
+    parallel: usize,
+    echo: bool,
+) -> Result<Vec<Ws>, String> {
     let sem = Arc::new(Semaphore::new(parallel.max(1)));
     let mut set = JoinSet::new();
     let mut all: Vec<Option<Ws>> = (0..count).map(|_| None).collect();
@@ -347,7 +400,9 @@ async fn open_many(target: &Arc<Target>, count: usize, parallel: usize) -> Resul
         set.spawn(async move {
             let _permit = permit;
             let mut ws = t.open(i).await.map_err(|e| format!("conn {i}: {e}"))?;
-            t.echo_once(&mut ws, i, 0).await?;
+            if echo {
+                t.echo_once(&mut ws, i, 0).await?;
+            }
             Ok::<_, String>((i, ws))
         });
         // Fail early: no point opening the rest after an error.
@@ -410,16 +465,27 @@ struct Probe {
     client: Option<f64>,
     machine: Option<f64>,
     pid: Option<u32>,
+    also: Vec<u32>,
+}
+
+/// CPU seconds of the server and the processes counted with it; `None`
+/// if any of them cannot be read.
+fn server_cpu_s(pid: u32, also: &[u32]) -> Option<f64> {
+    std::iter::once(&pid)
+        .chain(also)
+        .map(|p| proc_cpu_s(&p.to_string()))
+        .sum()
 }
 
 impl Probe {
-    fn start(pid: Option<u32>) -> Probe {
+    fn start(pid: Option<u32>, also: &[u32]) -> Probe {
         Probe {
             at: Instant::now(),
-            server: pid.and_then(|p| proc_cpu_s(&p.to_string())),
+            server: pid.and_then(|p| server_cpu_s(p, also)),
             client: proc_cpu_s("self"),
             machine: machine_busy_s(),
             pid,
+            also: also.to_vec(),
         }
     }
 
@@ -428,7 +494,7 @@ impl Probe {
         let elapsed = self.at.elapsed().as_secs_f64();
         out.insert("elapsed_s".into(), json!(round3(elapsed)));
         let server = match (self.pid, self.server) {
-            (Some(p), Some(s0)) => proc_cpu_s(&p.to_string()).map(|s1| s1 - s0),
+            (Some(p), Some(s0)) => server_cpu_s(p, &self.also).map(|s1| s1 - s0),
             _ => None,
         };
         let client = self.client.zip(proc_cpu_s("self")).map(|(a, b)| b - a);
@@ -536,14 +602,14 @@ async fn run_echo(
     out.insert("conns".into(), json!(conns));
     out.insert("msgs_per_conn".into(), json!(msgs));
     out.insert("window".into(), json!(window));
-    let opened = match open_many(&target, conns, 64).await {
+    let opened = match open_many(&target, conns, 64, true).await {
         Ok(o) => o,
         Err(e) => {
             errors.add(e);
             return (out, errors);
         }
     };
-    let probe = Probe::start(pid);
+    let probe = Probe::start(pid, &target.also_pids);
     let mut set = JoinSet::new();
     for (i, ws) in opened.into_iter().enumerate() {
         set.spawn(echo_conn(target.clone(), ws, i, msgs, window.max(1)));
@@ -578,7 +644,7 @@ async fn run_connect(
     out.insert("count".into(), json!(count));
     out.insert("parallel".into(), json!(parallel));
     let next = Arc::new(AtomicUsize::new(0));
-    let probe = Probe::start(pid);
+    let probe = Probe::start(pid, &target.also_pids);
     let mut set = JoinSet::new();
     for _ in 0..parallel.clamp(1, count.max(1)) {
         let (t, next) = (target.clone(), next.clone());
@@ -804,7 +870,7 @@ async fn run_idle(
         out.insert("active".into(), json!(n_active));
         out.insert("msgs_per_active".into(), json!(msgs));
         out.insert("interval_ms".into(), json!(interval.as_millis() as u64));
-        let probe = Probe::start(pid);
+        let probe = Probe::start(pid, &target.also_pids);
         let _ = go_tx.send(true);
         let mut lat = Vec::with_capacity(n_active * msgs);
         for _ in 0..n_active {
@@ -836,19 +902,329 @@ async fn run_idle(
     (out, errors)
 }
 
+// ---------------------------------------------------------------- fanout
+
+/// Where a member reports: a message it was the last to receive, with the
+/// moment it had it.
+type Done = mpsc::UnboundedSender<(usize, Instant)>;
+
+/// What every member of a fan-out run shares.
+struct Fan {
+    /// Message `seq` as sent: `sender:seq:` padded to the size.
+    expect: Vec<String>,
+    /// Members that have had message `seq`.
+    counts: Vec<AtomicU32>,
+    /// Members in the group.
+    members: u32,
+    /// Binary messages instead of text.
+    binary: bool,
+}
+
+/// One member: reads messages 0..=N in order, checking each, and reports
+/// the messages it completes; then reads on until told to stop, so a
+/// duplicate or extra message is caught. Returns the messages it had.
+async fn fan_member(
+    fan: Arc<Fan>,
+    mut ws: Ws,
+    member: usize,
+    done: Done,
+    mut stop: watch::Receiver<bool>,
+) -> Result<usize, String> {
+    for seq in 0..fan.expect.len() {
+        let m = tokio::select! {
+            _ = stop.changed() => {
+                return Err(format!("member {member}: stopped while waiting for message {seq}"))
+            }
+            m = next_data(&mut ws, member) => m.map_err(|e| format!("member {e}"))?,
+        };
+        let data: &[u8] = match &m {
+            Message::Text(t) if !fan.binary => t.as_bytes(),
+            Message::Binary(b) if fan.binary => b,
+            other => {
+                return Err(format!(
+                    "member {member}: message {seq} came as a {} frame",
+                    frame_kind(other)
+                ))
+            }
+        };
+        if data != fan.expect[seq].as_bytes() {
+            let head = String::from_utf8_lossy(&data[..data.len().min(24)]).into_owned();
+            return Err(format!(
+                "member {member}: expected message {seq} ({} bytes), got {} bytes starting {head:?} \
+                 (lost, duplicated, reordered or corrupted)",
+                fan.expect[seq].len(),
+                data.len()
+            ));
+        }
+        if fan.counts[seq].fetch_add(1, Ordering::AcqRel) + 1 == fan.members {
+            let _ = done.send((seq, Instant::now()));
+        }
+    }
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return Ok(fan.expect.len()),
+            m = ws.next() => match m {
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(m)) => {
+                    return Err(format!(
+                        "member {member}: a {} frame after the last message (a duplicate or a stray)",
+                        frame_kind(&m)
+                    ))
+                }
+                Some(Err(e)) => return Err(format!("member {member}: after the last message: {e}")),
+                None => return Err(format!("member {member}: closed by the server after the last message")),
+            },
+        }
+    }
+}
+
+/// The sender's next event: a completed delivery, a failed member, or a
+/// frame on its own connection (which must only be a ping or pong: the
+/// server leaves the sender out).
+enum FanEvent {
+    Done(Option<(usize, Instant)>),
+    Failed(Option<String>),
+    Own(Option<Result<Message, tokio_tungstenite::tungstenite::Error>>),
+}
+
+/// Why the sender stopped waiting: nothing completed within the stall
+/// time (`None`), or what went wrong.
+type FanError = Option<String>;
+
+/// Wait for the next completed delivery, failing after `stall` without one.
+async fn fan_event(
+    sender: &mut Ws,
+    done: &mut mpsc::UnboundedReceiver<(usize, Instant)>,
+    failed: &mut mpsc::UnboundedReceiver<String>,
+    stall: Duration,
+) -> Result<(usize, Instant), FanError> {
+    loop {
+        let event = tokio::time::timeout(stall, async {
+            tokio::select! {
+                d = done.recv() => FanEvent::Done(d),
+                f = failed.recv() => FanEvent::Failed(f),
+                m = sender.next() => FanEvent::Own(m),
+            }
+        })
+        .await
+        .map_err(|_| None)?;
+        let e = match event {
+            FanEvent::Done(Some(d)) => return Ok(d),
+            FanEvent::Own(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            FanEvent::Done(None) | FanEvent::Failed(None) => {
+                "internal: the members' channels closed".into()
+            }
+            FanEvent::Failed(Some(e)) => e,
+            FanEvent::Own(Some(Ok(m))) => format!(
+                "sender: got a {} frame back (the server must leave the sender out)",
+                frame_kind(&m)
+            ),
+            FanEvent::Own(Some(Err(e))) => format!("sender: read: {e}"),
+            FanEvent::Own(None) => "sender: closed by the server mid-run".into(),
+        };
+        return Err(Some(e));
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_fanout(
+    target: Arc<Target>,
+    pid: Option<u32>,
+    members: usize,
+    msgs: usize,
+    window: usize,
+    parallel: usize,
+    stall: Duration,
+    nofile: u64,
+) -> (serde_json::Map<String, Value>, Errors) {
+    let mut out = serde_json::Map::new();
+    let mut errors = Errors::default();
+    out.insert("members".into(), json!(members));
+    out.insert("msgs".into(), json!(msgs));
+    out.insert("window".into(), json!(window));
+    // One descriptor per member, the sender, and a few of the runtime's.
+    if members as u64 + 32 > nofile {
+        errors.add(format!(
+            "{members} members need {} open files; RLIMIT_NOFILE allows {nofile}",
+            members + 32
+        ));
+        return (out, errors);
+    }
+    if members == 0 || members > u32::MAX as usize {
+        errors.add(format!("--members must be 1..={}", u32::MAX));
+        return (out, errors);
+    }
+    let opening = Instant::now();
+    let opened = match open_many(&target, members, parallel, false).await {
+        Ok(o) => o,
+        Err(e) => {
+            errors.add(e);
+            return (out, errors);
+        }
+    };
+    let sender_id = members;
+    let mut sender = match target.open(sender_id).await {
+        Ok(ws) => ws,
+        Err(e) => {
+            errors.add(format!("sender: {e}"));
+            return (out, errors);
+        }
+    };
+    let open_s = opening.elapsed().as_secs_f64();
+    out.insert("open_s".into(), json!(round3(open_s)));
+    eprintln!("fanout: {members} members and the sender open in {open_s:.1} s");
+    let fan = Arc::new(Fan {
+        expect: (0..=msgs)
+            .map(|seq| payload(sender_id, seq, target.size))
+            .collect(),
+        counts: (0..=msgs).map(|_| AtomicU32::new(0)).collect(),
+        members: members as u32,
+        binary: target.binary,
+    });
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+    let (fail_tx, mut fail_rx) = mpsc::unbounded_channel::<String>();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut set = JoinSet::new();
+    for (i, ws) in opened.into_iter().enumerate() {
+        let (fan, done, fail, stop) = (
+            fan.clone(),
+            done_tx.clone(),
+            fail_tx.clone(),
+            stop_rx.clone(),
+        );
+        set.spawn(async move {
+            let r = fan_member(fan, ws, i, done, stop).await;
+            if let Err(e) = &r {
+                let _ = fail.send(e.clone());
+            }
+            r
+        });
+    }
+    drop((done_tx, fail_tx));
+    let stalled = |seq: usize, fan: &Fan| {
+        format!(
+            "message {seq}: {} of {members} members had it after {} s without progress",
+            fan.counts.get(seq).map_or(0, |c| c.load(Ordering::Acquire)),
+            stall.as_secs_f64()
+        )
+    };
+    let send = |seq: usize| {
+        let p = fan.expect[seq].clone();
+        if target.binary {
+            Message::binary(p.into_bytes())
+        } else {
+            Message::text(p)
+        }
+    };
+    let run = async {
+        // Message 0, untimed: every member is in the group and every path
+        // warm before the clock starts.
+        sender
+            .send(send(0))
+            .await
+            .map_err(|e| format!("sender: send: {e}"))?;
+        match fan_event(&mut sender, &mut done_rx, &mut fail_rx, stall).await {
+            Ok((0, _)) => {}
+            Ok((seq, _)) => return Err(format!("internal: message {seq} completed before 0")),
+            Err(e) => return Err(e.unwrap_or_else(|| stalled(0, &fan))),
+        }
+        let probe = Probe::start(pid, &target.also_pids);
+        let mut sent_at: Vec<Option<Instant>> = vec![None; msgs + 1];
+        let mut lat = Vec::with_capacity(msgs);
+        let (mut next, mut inflight, mut oldest) = (1, 0, 1);
+        while lat.len() < msgs {
+            if inflight < window.max(1) && next <= msgs {
+                while inflight < window.max(1) && next <= msgs {
+                    sent_at[next] = Some(Instant::now());
+                    sender
+                        .feed(send(next))
+                        .await
+                        .map_err(|e| format!("sender: send: {e}"))?;
+                    next += 1;
+                    inflight += 1;
+                }
+                sender
+                    .flush()
+                    .await
+                    .map_err(|e| format!("sender: send: {e}"))?;
+            }
+            match fan_event(&mut sender, &mut done_rx, &mut fail_rx, stall).await {
+                Ok((seq, at)) => {
+                    let t = sent_at.get(seq).copied().flatten().ok_or_else(|| {
+                        format!("internal: message {seq} completed before it was sent")
+                    })?;
+                    lat.push(micros(at.saturating_duration_since(t)));
+                    inflight -= 1;
+                    while oldest <= msgs
+                        && fan.counts[oldest].load(Ordering::Acquire) == fan.members
+                    {
+                        oldest += 1;
+                    }
+                }
+                Err(e) => return Err(e.unwrap_or_else(|| stalled(oldest, &fan))),
+            }
+        }
+        Ok((probe, lat))
+    };
+    match run.await {
+        Ok((probe, lat)) => {
+            let deliveries = members * msgs;
+            let elapsed = probe.finish(&mut out, deliveries, "delivery");
+            out.insert(
+                "deliveries_per_s".into(),
+                json!((deliveries as f64 / elapsed).round()),
+            );
+            out.insert("msgs_per_s".into(), json!(round3(msgs as f64 / elapsed)));
+            latency(&mut out, "", lat);
+        }
+        Err(e) => errors.add(e),
+    }
+    // A short grace for duplicates and strays, then every member reports.
+    if errors.count == 0 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        while let Ok(e) = fail_rx.try_recv() {
+            errors.add(e);
+        }
+    }
+    let _ = stop_tx.send(true);
+    let mut received = 0;
+    while let Some(done) = set.join_next().await {
+        match done {
+            Ok(Ok(n)) => received += n,
+            // Already counted through the failure channel when the run saw
+            // it; otherwise this is the first word of it.
+            Ok(Err(e)) if errors.count == 0 => errors.add(e),
+            Ok(Err(_)) => {}
+            Err(e) => errors.add(e.to_string()),
+        }
+    }
+    // Message 0 was the untimed warm-up.
+    let verified = received.saturating_sub(members);
+    out.insert("verified".into(), json!(verified));
+    if errors.count == 0 && verified != members * msgs {
+        errors.add(format!(
+            "{verified} deliveries verified, expected {}",
+            members * msgs
+        ));
+    }
+    (out, errors)
+}
+
 // ---------------------------------------------------------------- main
 
 fn main() {
     let cli = Cli::parse();
     let common = match &cli.mode {
-        Mode::Echo { common, .. } | Mode::Connect { common, .. } | Mode::Idle { common, .. } => {
-            common
-        }
+        Mode::Echo { common, .. }
+        | Mode::Connect { common, .. }
+        | Mode::Idle { common, .. }
+        | Mode::Fanout { common, .. } => common,
     };
     let mode = match &cli.mode {
         Mode::Echo { .. } => "echo",
         Mode::Connect { .. } => "connect",
         Mode::Idle { .. } => "idle",
+        Mode::Fanout { .. } => "fanout",
     };
     let target = match Target::parse(common) {
         Ok(t) => Arc::new(t),
@@ -910,6 +1286,26 @@ fn main() {
                     active,
                     msgs,
                     Duration::from_millis(interval_ms),
+                )
+                .await
+            }
+            Mode::Fanout {
+                members,
+                msgs,
+                window,
+                parallel,
+                stall_ms,
+                ..
+            } => {
+                run_fanout(
+                    target.clone(),
+                    pid,
+                    members,
+                    msgs,
+                    window,
+                    parallel,
+                    Duration::from_millis(stall_ms.max(1)),
+                    nofile,
                 )
                 .await
             }
