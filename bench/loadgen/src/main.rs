@@ -12,7 +12,9 @@
 //! - `fanout`: K member connections and one sender on a group broadcast
 //!   server (`/fanout/{group}`); the sender sends N messages of S bytes, W
 //!   at a time, each counted as delivered when the last member has it.
-//!   Reports deliveries/s and the time from send to the last member.
+//!   Reports deliveries/s and the time from send to the last member. With
+//!   `--sender-url`, the sender connects to another server than the
+//!   members (two hosts sharing the group through a channel layer).
 //!
 //! Every echo is verified: a message carries its connection index and
 //! sequence number and is exactly S bytes; a wrong, missing, reordered or
@@ -130,6 +132,11 @@ enum Mode {
         /// saying how many members had it.
         #[arg(long, default_value_t = 30_000)]
         stall_ms: u64,
+        /// Connect the sender here instead of `--url` (ws://127.0.0.1:PORT/PATH,
+        /// loopback only): another server sharing the group, so each message
+        /// crosses from the sender's host to the members' host.
+        #[arg(long)]
+        sender_url: Option<String>,
     },
 }
 
@@ -259,19 +266,24 @@ struct Target {
     also_pids: Vec<u32>,
 }
 
+/// The address of a `ws://IP:PORT/PATH` URL, which must be on loopback.
+fn loopback_addr(url: &str) -> Result<SocketAddr, String> {
+    let rest = url
+        .strip_prefix("ws://")
+        .ok_or_else(|| format!("{url}: the URL must start with ws://"))?;
+    let hostport = rest.split('/').next().unwrap_or(rest);
+    let addr: SocketAddr = hostport
+        .parse()
+        .map_err(|_| format!("{url}: expected ws://IP:PORT/PATH"))?;
+    if !addr.ip().is_loopback() {
+        return Err(format!("{addr}: only loopback servers may be loaded"));
+    }
+    Ok(addr)
+}
+
 impl Target {
     fn parse(common: &Common) -> Result<Target, String> {
-        let rest = common
-            .url
-            .strip_prefix("ws://")
-            .ok_or("the URL must start with ws://")?;
-        let hostport = rest.split('/').next().unwrap_or(rest);
-        let addr: SocketAddr = hostport
-            .parse()
-            .map_err(|_| format!("{hostport}: expected IP:PORT"))?;
-        if !addr.ip().is_loopback() {
-            return Err(format!("{addr}: only loopback servers may be loaded"));
-        }
+        let addr = loopback_addr(&common.url)?;
         if common.size < 24 {
             return Err("--size must be at least 24 bytes".into());
         }
@@ -286,6 +298,19 @@ impl Target {
             sources: common.sources,
             read_buffer: common.read_buffer.clamp(256, 1 << 20),
             also_pids: common.also_pid.clone(),
+        })
+    }
+
+    /// The same client settings aimed at another server.
+    fn elsewhere(&self, url: &str) -> Result<Target, String> {
+        Ok(Target {
+            addr: loopback_addr(url)?,
+            url: url.to_string(),
+            size: self.size,
+            binary: self.binary,
+            sources: self.sources,
+            read_buffer: self.read_buffer,
+            also_pids: self.also_pids.clone(),
         })
     }
 
@@ -1029,6 +1054,7 @@ async fn fan_event(
 #[allow(clippy::too_many_arguments)]
 async fn run_fanout(
     target: Arc<Target>,
+    sender_target: Arc<Target>,
     pid: Option<u32>,
     members: usize,
     msgs: usize,
@@ -1042,6 +1068,7 @@ async fn run_fanout(
     out.insert("members".into(), json!(members));
     out.insert("msgs".into(), json!(msgs));
     out.insert("window".into(), json!(window));
+    out.insert("sender_url".into(), json!(sender_target.url));
     // One descriptor per member, the sender, and a few of the runtime's.
     if members as u64 + 32 > nofile {
         errors.add(format!(
@@ -1063,7 +1090,7 @@ async fn run_fanout(
         }
     };
     let sender_id = members;
-    let mut sender = match target.open(sender_id).await {
+    let mut sender = match sender_target.open(sender_id).await {
         Ok(ws) => ws,
         Err(e) => {
             errors.add(format!("sender: {e}"));
@@ -1295,10 +1322,26 @@ fn main() {
                 window,
                 parallel,
                 stall_ms,
+                sender_url,
                 ..
             } => {
+                let sender_target = match sender_url {
+                    None => Ok(target.clone()),
+                    Some(url) => target
+                        .elsewhere(&url)
+                        .map(Arc::new)
+                        .map_err(|e| format!("--sender-url: {e}")),
+                };
+                let sender_target = match sender_target {
+                    Ok(t) => t,
+                    Err(e) => {
+                        eprintln!("loadgen: {e}");
+                        std::process::exit(2);
+                    }
+                };
                 run_fanout(
                     target.clone(),
+                    sender_target,
                     pid,
                     members,
                     msgs,
@@ -1342,6 +1385,17 @@ mod tests {
         let p = payload(7, 42, 64);
         assert_eq!(p.len(), 64);
         assert!(p.starts_with("7:42:x"));
+    }
+
+    #[test]
+    fn urls_must_be_loopback_ws() {
+        assert_eq!(
+            loopback_addr("ws://127.0.0.1:9000/fanout/bench"),
+            Ok(SocketAddr::from(([127, 0, 0, 1], 9000)))
+        );
+        assert!(loopback_addr("http://127.0.0.1:9000/").is_err());
+        assert!(loopback_addr("ws://localhost:9000/").is_err());
+        assert!(loopback_addr("ws://10.0.0.1:9000/").is_err());
     }
 
     #[test]
