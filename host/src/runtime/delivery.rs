@@ -37,17 +37,17 @@ impl Item {
     pub fn from_plugin(kind: Kind, message: Message) -> (Item, Payload) {
         match kind {
             Kind::Message => {
-                let (binary, data) = match message {
-                    Message::Text(t) => (false, Bytes::from(t)),
-                    Message::Binary(b) => (true, Bytes::from(b)),
-                };
-                let item = if binary {
-                    Outbound::Binary(data.clone())
-                } else {
-                    // The bytes came from a `String`.
-                    match Text::try_from(data.clone()) {
-                        Ok(t) => Outbound::Text(t),
-                        Err(_) => Outbound::Binary(data.clone()),
+                // A `String` is UTF-8 already: its buffer becomes the text
+                // without a check, and the payload shares it.
+                let (item, binary, data) = match message {
+                    Message::Text(t) => {
+                        let text = Text::from(t);
+                        let data = text.clone().into_bytes();
+                        (Outbound::Text(text), false, data)
+                    }
+                    Message::Binary(b) => {
+                        let data = Bytes::from(b);
+                        (Outbound::Binary(data.clone()), true, data)
                     }
                 };
                 (Item::Message(item), Payload { kind, binary, data })
