@@ -33,6 +33,9 @@ use super::view::{Followup, Seqs, View};
 use super::wire::{self, Note};
 use super::{Inbound, Layer, LayerStatus, Payload};
 
+/// The first part of every channel name the layer uses.
+const PREFIX: &str = "wasmsock";
+
 /// How often a host says it is alive.
 pub const BEAT: Duration = Duration::from_secs(1);
 
@@ -84,6 +87,9 @@ pub struct Redis {
     host: String,
     /// Prefix of every channel name.
     prefix: String,
+    /// The members channel's name, compared with every publication
+    /// received.
+    members_channel: String,
     /// To the publishing task.
     out: mpsc::Sender<Out>,
     /// To the subscribing task.
@@ -136,7 +142,8 @@ impl Redis {
         let (listen, listen_rx) = mpsc::unbounded_channel();
         let layer = Arc::new(Redis {
             host,
-            prefix: "wasmsock".to_owned(),
+            members_channel: wire::members_channel(PREFIX),
+            prefix: PREFIX.to_owned(),
             out,
             listen,
             mine: Mutex::new(Mine::default()),
@@ -170,7 +177,7 @@ impl Redis {
     fn note(&self, note: &Note) {
         // A note is plain data; it always serializes.
         if let Ok(text) = serde_json::to_vec(note) {
-            self.queue(wire::members_channel(&self.prefix), text);
+            self.queue(self.members_channel.clone(), text);
         }
     }
 
@@ -227,7 +234,7 @@ impl Redis {
     fn channels(&self) -> Vec<String> {
         let mine = lock(&self.mine);
         let mut all = vec![
-            wire::members_channel(&self.prefix),
+            self.members_channel.clone(),
             wire::host_channel(&self.prefix, &self.host),
         ];
         all.extend(
@@ -240,7 +247,7 @@ impl Redis {
 
     /// Handle one publication received from Redis.
     fn received(&self, inbound: &dyn Inbound, channel: &str, data: Bytes) {
-        if channel == wire::members_channel(&self.prefix) {
+        if channel == self.members_channel {
             let Ok(note) = serde_json::from_slice::<Note>(&data) else {
                 return;
             };
@@ -384,7 +391,7 @@ impl Drop for Redis {
         };
         if let Ok(text) = serde_json::to_vec(&bye) {
             let _ = self.out.try_send(Out {
-                channel: wire::members_channel(&self.prefix),
+                channel: self.members_channel.clone(),
                 data: text,
             });
         }
