@@ -88,6 +88,24 @@ async fn members_who_stay_through_a_message_get_it_while_others_churn() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    // A host takes a group's frames once its subscription is in place,
+    // which trails the join it announced (docs/groups.md): wait until the
+    // second host's member hears the first host's broadcasts.
+    let start = Instant::now();
+    loop {
+        assert_eq!(roundtrip(&mut observer, "bcast room warm").await, "Ok(1)");
+        let heard = collect(&mut steady[1], Duration::from_millis(200), |t| t == "warm").await;
+        if heard.iter().any(|(t, _)| t == "warm") {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            panic!(
+                "the second host never heard the first host's broadcasts:\n{}",
+                report(&hosts).await
+            );
+        }
+    }
+
     // Churners: each joins and leaves three times, staying 20-120 ms.
     let stays: Arc<Mutex<Vec<Stay>>> = Arc::default();
     let mut tasks = Vec::new();
@@ -148,14 +166,18 @@ async fn members_who_stay_through_a_message_get_it_while_others_churn() {
     }
     // When the last steady member had each one.
     let mut landed = vec![None::<Instant>; CHURN_MESSAGES];
-    for reader in steady_readers {
+    for (h, reader) in steady_readers.into_iter().enumerate() {
         let got = reader.await.expect("steady reader ran");
         let numbers: Vec<usize> = got.iter().filter_map(|(t, _)| message_number(t)).collect();
-        assert_eq!(
-            numbers,
-            (0..CHURN_MESSAGES).collect::<Vec<_>>(),
-            "steady members get all, in order"
-        );
+        if numbers != (0..CHURN_MESSAGES).collect::<Vec<_>>() {
+            panic!(
+                "the steady member on host {h} got {} of {CHURN_MESSAGES} (first {:?}, last {:?}); the hosts:\n{}",
+                numbers.len(),
+                numbers.first(),
+                numbers.last(),
+                report(&hosts).await
+            );
+        }
         for (t, at) in &got {
             if let Some(i) = message_number(t) {
                 landed[i] = Some(landed[i].map_or(*at, |l: Instant| l.max(*at)));
@@ -170,27 +192,53 @@ async fn members_who_stay_through_a_message_get_it_while_others_churn() {
     }
     let stays = stays.lock().await;
     assert_eq!(stays.len(), 3 * CHURNERS);
-    let mut owed = 0;
+    let (mut owed, mut missed) = (0, Vec::new());
     for (s, stay) in stays.iter().enumerate() {
         for i in 0..CHURN_MESSAGES {
             let Some(landed) = landed[i] else { continue };
             if stay.joined < sent_at[i] && landed < stay.leaving {
                 owed += 1;
-                assert!(
-                    stay.got.contains(&i),
-                    "stay {s} was a member from before m-{i} was sent until after it landed, and missed it"
-                );
+                if !stay.got.contains(&i) {
+                    missed.push((s, i));
+                }
             }
         }
+    }
+    if !missed.is_empty() {
+        panic!(
+            "{} (stay, message) pairs where the stay was a member from before the message was sent until after it landed, and missed it, e.g. {:?}; the hosts:\n{}",
+            missed.len(),
+            &missed[..missed.len().min(5)],
+            report(&hosts).await
+        );
     }
     assert!(
         owed > 100,
         "the test checked only {owed} (stay, message) pairs"
     );
     for host in &hosts {
-        let s = host.status().await;
-        assert_eq!(s["layer"]["gaps"], 0, "{s}");
+        if host.status().await["layer"]["gaps"] != 0 {
+            panic!("frames were lost between hosts:\n{}", report(&hosts).await);
+        }
     }
+}
+
+/// Each host's layer figures and the log lines that tell what its layer
+/// did: what a failure needs to say.
+async fn report(hosts: &[TestServer]) -> String {
+    let mut out = String::new();
+    for (h, host) in hosts.iter().enumerate() {
+        let status = host.status().await;
+        out.push_str(&format!("host {h}: layer {}\n", status["layer"]));
+        for line in host
+            .logs()
+            .lines()
+            .filter(|l| l.contains("channel layer") || l.contains("WARN") || l.contains("ERROR"))
+        {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
+    out
 }
 
 async fn server_with(dir: &Path, config: &str) -> TestServer {
@@ -299,14 +347,24 @@ async fn a_reader_that_stops_loses_only_its_own_messages_and_each_is_counted() {
         MEMBERS - 2,
         "every reading member got all {MESSAGES}, in order"
     );
-    // Now the slow reader reads what it was given.
-    let got = collect(&mut slow, Duration::from_secs(2), |_| false).await;
-    let received = got.iter().filter(|(t, _)| t.starts_with("m-")).count();
-    let filled = got.iter().filter(|(t, _)| t.starts_with('f')).count();
+    // Nothing is sent any more: the losses are final. The slow reader now
+    // reads what it was given, until that and the losses make up all that
+    // was sent to it (bounded: a busy machine drains a tiny socket slowly),
+    // then a little longer, to see that nothing more comes.
     let status = server.status().await;
     let drops = status["plugins"]["probe"]["group_drops"]
         .as_u64()
         .expect("group_drops");
+    let owed = (MESSAGES + FILL) as u64;
+    let mut left = owed.saturating_sub(drops);
+    let mut got = collect(&mut slow, Duration::from_secs(60), |t| {
+        left = left.saturating_sub(u64::from(t.starts_with("m-") || t.starts_with('f')));
+        left == 0
+    })
+    .await;
+    got.extend(collect(&mut slow, Duration::from_millis(300), |_| false).await);
+    let received = got.iter().filter(|(t, _)| t.starts_with("m-")).count();
+    let filled = got.iter().filter(|(t, _)| t.starts_with('f')).count();
     assert!(
         drops > 0,
         "the slow reader's queue never filled (it got {received}): {status}"
@@ -314,7 +372,7 @@ async fn a_reader_that_stops_loses_only_its_own_messages_and_each_is_counted() {
     assert!(received < MESSAGES, "the slow reader lost group messages");
     assert_eq!(
         (received + filled) as u64 + drops,
-        (MESSAGES + FILL) as u64,
+        owed,
         "what it got plus what was counted as lost is what was sent to it"
     );
     assert_eq!(status["layer"]["message_drops"], drops);
