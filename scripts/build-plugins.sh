@@ -5,11 +5,13 @@
 # has one. Copies are atomic renames, so a running server hot-loads each one
 # exactly once (the manifest first, so the component loads with it).
 #
-# The Python Channels plugin (plugins/seed-consumer, served on /ncdev/) is
-# built too when componentize-py is installed (scripts/plugins.sh --install
-# --lang python-sdk puts it under target/toolchains), through
-# scripts/plugins.sh, which rebuilds it only when its sources changed;
-# otherwise it is skipped with a line saying how to install it.
+# The Python Channels plugins (plugins/seed-consumer, served on /ncdev/,
+# and plugins/chat-python, the Channels tutorial's chat on
+# /ws/chat/{room_name}/) are built too when componentize-py is installed
+# (scripts/plugins.sh --install --lang python-sdk puts it under
+# target/toolchains), through
+# scripts/plugins.sh, which rebuilds them only when their sources changed;
+# otherwise they are skipped with a line saying how to install it.
 #
 #   scripts/build-plugins.sh [--rust-only] [OUT]
 set -euo pipefail
@@ -44,7 +46,7 @@ done
 
 ((rust_only)) && exit 0
 # Python plugins on the Channels SDK (see the top of this file).
-python_plugins=(seed-consumer)
+python_plugins=(seed-consumer chat-python)
 if "$root/scripts/plugins.sh" --require-all --lang python-sdk; then
   for name in "${python_plugins[@]}"; do
     built=$root/target/plugins/$name

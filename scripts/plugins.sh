@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build the echo plugin of every language whose toolchain is present into
 # OUT/echo-LANG.wasm (default OUT: target/plugins), and the Python Channels
-# SDK's plugins (python-sdk: OUT/seed-consumer.wasm and the tests'
-# OUT/channels-test.wasm, each with its manifest NAME.toml), one line per
+# SDK's plugins (python-sdk: OUT/seed-consumer.wasm, OUT/chat-python.wasm
+# and the tests' OUT/channels-test.wasm, each with its manifest NAME.toml),
+# one line per
 # language: built (size, seconds), up to date, or skipped (why, and how to
 # install).
 #
@@ -160,6 +161,7 @@ build_rust() {
 build_python() { PATH=$venv/bin:$PATH plugins/echo-python/build.sh "$1/echo-python.wasm"; }
 build_python_sdk() {
   PATH=$venv/bin:$PATH WASMSOCK_PYTHON_SDK=$root/sdk/python plugins/seed-consumer/build.sh "$1/seed-consumer.wasm" &&
+    PATH=$venv/bin:$PATH WASMSOCK_PYTHON_SDK=$root/sdk/python plugins/chat-python/build.sh "$1/chat-python.wasm" &&
     PATH=$venv/bin:$PATH sdk/python/build.sh tests/plugins/channels channels-test "$1/channels-test.wasm"
 }
 build_go() { PATH=$venv/bin:$helper_dir:$PATH plugins/echo-go/build.sh "$1/echo-go.wasm"; }
@@ -172,7 +174,7 @@ build_wat() { PATH=$helper_dir:$PATH plugins/echo-wat/build.sh "$1/echo-wat.wasm
 # What a language's build writes (OUT/PRODUCT.wasm each).
 products_of() {
   case $1 in
-    python-sdk) echo seed-consumer channels-test ;;
+    python-sdk) echo seed-consumer chat-python channels-test ;;
     *) echo "echo-$1" ;;
   esac
 }
@@ -180,7 +182,7 @@ products_of() {
 sources_of() {
   case $1 in
     rust) echo plugins/echo plugins/Cargo.toml plugins/Cargo.lock ;;
-    python-sdk) echo sdk/python plugins/seed-consumer tests/plugins/channels ;;
+    python-sdk) echo sdk/python plugins/seed-consumer plugins/chat-python tests/plugins/channels ;;
     *) echo "plugins/echo-$1" ;;
   esac
 }

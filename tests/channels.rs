@@ -442,6 +442,60 @@ async fn group_send_reaches_the_rooms_consumers_and_send_one_channel() {
     );
 }
 
+/// The Channels tutorial's chat (plugins/chat-python), as built from its
+/// tutorial-shaped `consumers.py` and `routing.py`: the tutorial's route,
+/// names from the query, presence, the tutorial client's JSON and plain
+/// text, each room to itself.
+#[tokio::test]
+async fn the_tutorial_chat_relays_within_a_room() {
+    let (_dir, server) = serve("chat-python");
+    let mut alice = server
+        .wait_route("/ws/chat/lobby/?name=alice", Duration::from_secs(300))
+        .await;
+    assert_eq!(
+        next_json(&mut alice).await,
+        json!({"type": "join", "name": "alice"})
+    );
+    let mut bob = server.connect("/ws/chat/lobby/?name=bob").await;
+    assert_eq!(
+        next_json(&mut alice).await,
+        json!({"type": "join", "name": "bob"})
+    );
+    assert_eq!(
+        next_json(&mut bob).await,
+        json!({"type": "join", "name": "bob"})
+    );
+    let mut carol = server.connect("/ws/chat/attic/").await;
+    let guest = next_json(&mut carol).await;
+    assert!(
+        guest["name"].as_str().is_some_and(|n| n.starts_with("guest-")),
+        "a connection without a name is a guest: {guest}"
+    );
+
+    alice
+        .send(Message::text(r#"{"message": "hi bob"}"#))
+        .await
+        .expect("send");
+    let said = json!({"type": "message", "name": "alice", "text": "hi bob"});
+    assert_eq!(next_json(&mut alice).await, said, "the sender hears itself");
+    assert_eq!(next_json(&mut bob).await, said);
+    bob.send(Message::text("plain text")).await.expect("send");
+    let said = json!({"type": "message", "name": "bob", "text": "plain text"});
+    assert_eq!(next_json(&mut alice).await, said);
+    assert_eq!(next_json(&mut bob).await, said);
+    nothing_for(&mut carol, "carol, in another room").await;
+
+    assert_eq!(close_with(&mut bob, 1000).await, 1000);
+    assert_eq!(
+        next_json(&mut alice).await,
+        json!({"type": "leave", "name": "bob"})
+    );
+    // The route is the tutorial's `\w+`: the plugin refuses what the
+    // server's `{room_name}` lets through but the pattern does not match.
+    let (status, body, _) = server.refused("/ws/chat/no-such-room/").await;
+    assert_eq!(status, 404, "a room name outside \\w+: {body}");
+}
+
 /// The SDK's own unit tests (sdk/python/tests: routes read from routing,
 /// what is refused and why, the connection side with a stand-in host),
 /// run with the host's Python as the build runs routing.py.
