@@ -25,5 +25,6 @@ mod languages;
 mod layer;
 mod leaks;
 mod limits;
+mod metrics;
 mod properties;
 mod scaffold;

@@ -20,7 +20,8 @@
 //!
 //! Floors, top to bottom; a module imports only from floors below its own:
 //! `main` → [`testing`] → [`server`] → [`session`] → [`plugins`] →
-//! [`runtime`] → `layer` → [`config`], [`routing`], [`close`], [`text`].
+//! [`runtime`] → `layer` → [`config`], [`metrics`], [`routing`],
+//! [`close`], [`text`].
 //!
 //! - [`server`]: the accept loop, the HTTP upgrade (parsed here so admission
 //!   runs before the server commits), the per-connection task that pumps
@@ -43,7 +44,8 @@
 //!   (publish, subscribe, membership notes, sequence numbers and gaps).
 //! - [`config`]: the server config file, limits, plugin manifests, WASI
 //!   grants and their errors; [`routing`]: route patterns with `{param}`
-//!   segments, most specific first; [`close`]: close codes.
+//!   segments, most specific first; [`close`]: close codes; [`metrics`]:
+//!   the process's Prometheus families, which every floor records into.
 //! - [`scaffold`]: `wasmsock new`, a ready-to-build echo plugin per language.
 //! - [`testing`]: the harness for plugin authors: load a component,
 //!   connect, send, receive with a timeout, disconnect, read its log —
@@ -53,6 +55,7 @@
 pub mod close;
 pub mod config;
 pub(crate) mod layer;
+pub mod metrics;
 pub mod plugins;
 pub mod routing;
 pub mod runtime;

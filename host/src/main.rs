@@ -7,10 +7,10 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use wasmsock::config::{Overrides, ServerConfig};
+use wasmsock::config::{LogFormat, Overrides, ServerConfig};
 use wasmsock::plugins::{watcher, Registry};
 use wasmsock::runtime::WasmEngine;
-use wasmsock::server::Server;
+use wasmsock::server::{Server, Stats};
 
 /// A WebSocket server whose handlers are sandboxed WebAssembly components.
 #[derive(Parser)]
@@ -51,6 +51,11 @@ enum Command {
         /// file's `layer`].
         #[arg(long)]
         layer: Option<String>,
+        /// Log lines as `text` (for people) or `json` (one object per line,
+        /// for log pipelines) [default: text, or the config file's
+        /// `log_format`].
+        #[arg(long)]
+        log_format: Option<String>,
     },
     /// Check that a file is a plugin wasmsock can load: a component of the
     /// `wasmsock:plugin/consumer` world that instantiates. Prints what it
@@ -87,15 +92,25 @@ enum Command {
     },
 }
 
+/// Log to stderr at `RUST_LOG`'s levels (default info), in `format`.
+fn init_logs(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    if !matches!(cli.command, Command::Serve { .. }) {
+        init_logs(LogFormat::Text);
+    }
     match cli.command {
         Command::Serve {
             plugins,
@@ -105,6 +120,7 @@ fn main() -> anyhow::Result<()> {
             cache_dir,
             no_cache,
             layer,
+            log_format,
         } => {
             let overrides = Overrides {
                 listen,
@@ -113,8 +129,10 @@ fn main() -> anyhow::Result<()> {
                 cache_dir,
                 no_cache,
                 layer,
+                log_format,
             };
             let config = ServerConfig::load(config.as_deref(), &overrides)?;
+            init_logs(config.log_format);
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -234,34 +252,44 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         config.limits.clone(),
         &config.layer,
     )?);
-    registry.load_all().await?;
-    let _watch = watcher::watch(registry.clone())?;
-    let server = Server::bind(config.listen, registry.clone(), config.limits.clone()).await?;
-    let addr = server.local_addr()?;
+    // The admin listener answers from the start, so `/readyz` says 503
+    // while the folder's plugins compile; its address is announced with
+    // the public one, after the scan.
+    let stats = Arc::new(Stats::default());
     let admin = match config.admin {
-        Some(at) => Some(
-            tokio::net::TcpListener::bind(at)
+        Some(at) => {
+            let listener = tokio::net::TcpListener::bind(at)
                 .await
-                .with_context(|| format!("cannot listen on {at} for the admin pages"))?,
-        ),
+                .with_context(|| format!("cannot listen on {at} for the admin pages"))?;
+            let addr = listener.local_addr()?;
+            tokio::spawn(wasmsock::server::admin::run(
+                listener,
+                registry.clone(),
+                stats.clone(),
+            ));
+            Some(addr)
+        }
         None => None,
     };
+    registry.load_all().await?;
+    let _watch = watcher::watch(registry.clone())?;
+    let server = Server::bind(
+        config.listen,
+        registry.clone(),
+        config.limits.clone(),
+        stats,
+    )
+    .await?;
+    let addr = server.local_addr()?;
     let shutdown = shutdown_signal()?;
     {
         use std::io::Write as _;
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {addr}")?;
-        if let Some(admin) = &admin {
-            writeln!(out, "admin on {}", admin.local_addr()?)?;
+        if let Some(admin) = admin {
+            writeln!(out, "admin on {admin}")?;
         }
         out.flush()?;
-    }
-    if let Some(admin) = admin {
-        tokio::spawn(wasmsock::server::admin::run(
-            admin,
-            registry.clone(),
-            server.stats(),
-        ));
     }
     tracing::info!(
         "serving {} plugin(s) from {} on ws://{addr}: {}",

@@ -268,9 +268,11 @@ impl TestServer {
         let mut s = TcpStream::connect(&self.admin)
             .await
             .expect("connect admin");
-        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: admin\r\n\r\n").as_bytes())
-            .await
-            .expect("write admin request");
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .expect("write admin request");
         let mut out = Vec::new();
         tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
             .await

@@ -88,10 +88,22 @@ pub struct ServerFile {
     pub cache_dir: Option<PathBuf>,
     /// The channel layer: `memory` or `redis://HOST:PORT`.
     pub layer: Option<String>,
+    /// Log lines as `text` (default) or `json`.
+    pub log_format: Option<String>,
     /// Connection limits.
     pub limits: LimitsFile,
     /// Defaults for every plugin.
     pub plugin_defaults: PluginDefaults,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// For people: one line per event, fields as `key=value`.
+    #[default]
+    Text,
+    /// For log pipelines: one JSON object per line, fields as keys.
+    Json,
 }
 
 /// Which channel layer carries groups beyond this server.
@@ -140,6 +152,8 @@ pub struct ServerConfig {
     pub plugin_defaults: PluginDefaults,
     /// The channel layer.
     pub layer: LayerConfig,
+    /// How log lines are written.
+    pub log_format: LogFormat,
 }
 
 /// Command-line values that override the configuration file.
@@ -157,6 +171,8 @@ pub struct Overrides {
     pub no_cache: bool,
     /// `--layer`.
     pub layer: Option<String>,
+    /// `--log-format`.
+    pub log_format: Option<String>,
 }
 
 /// The default listen address: loopback, so nothing is exposed by accident.
@@ -245,6 +261,24 @@ impl ServerConfig {
                 message,
             })?,
         };
+        let log_format = match cli.log_format.as_ref().or(parsed.log_format.as_ref()) {
+            None => LogFormat::Text,
+            Some(text) => match text.trim() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => {
+                    return Err(ConfigError::Invalid {
+                        path: if cli.log_format.is_some() {
+                            PathBuf::from("--log-format")
+                        } else {
+                            source.clone()
+                        },
+                        key: "log_format".into(),
+                        message: format!("expected \"text\" or \"json\", found {other:?}"),
+                    })
+                }
+            },
+        };
         Ok(ServerConfig {
             listen,
             admin,
@@ -253,6 +287,7 @@ impl ServerConfig {
             limits,
             plugin_defaults: parsed.plugin_defaults,
             layer,
+            log_format,
         })
     }
 }

@@ -200,6 +200,13 @@ impl<M: Clone> Groups<M> {
     pub fn groups_of(&self, plugin: &str) -> usize {
         lock(&self.groups).get(plugin).map_or(0, HashMap::len)
     }
+
+    /// Non-empty groups and memberships of one plugin.
+    pub fn figures_of(&self, plugin: &str) -> (usize, usize) {
+        lock(&self.groups).get(plugin).map_or((0, 0), |p| {
+            (p.len(), p.values().map(|g| g.members.len()).sum())
+        })
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod watcher;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
@@ -82,6 +83,9 @@ pub struct Registry {
     versions: Mutex<BTreeMap<String, u64>>,
     /// Last refusal per plugin name, cleared by a successful load.
     errors: Mutex<BTreeMap<String, String>>,
+    /// The folder's first scan is over: every plugin in it was loaded or
+    /// refused (what `/readyz` waits for).
+    scanned: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -122,6 +126,7 @@ impl Registry {
             routes: ArcSwap::from_pointee(RouteTable::default()),
             versions: Mutex::new(BTreeMap::new()),
             errors: Mutex::new(BTreeMap::new()),
+            scanned: AtomicBool::new(false),
         })
     }
 
@@ -198,7 +203,13 @@ impl Registry {
                 Err(RefuseError::Load { .. }) => {} // logged by reload
             }
         }
+        self.scanned.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// True once [`Registry::load_all`] has been through the folder.
+    pub fn scanned(&self) -> bool {
+        self.scanned.load(Ordering::Acquire)
     }
 
     fn manifest_for(&self, name: &str) -> Result<Manifest, RefuseError> {
@@ -233,6 +244,7 @@ impl Registry {
                 };
                 let message = crate::text::one_line(&e.to_string());
                 tracing::error!(plugin = name, "{message}{keeps}");
+                crate::metrics::global().refused(name);
                 lock(&self.errors).insert(name.to_string(), message);
             }
         }
@@ -316,6 +328,9 @@ impl Registry {
             },
             routes.join(", ")
         );
+        if current.is_some() {
+            crate::metrics::global().reloaded(name);
+        }
         lock(&self.plugins).insert(name.to_string(), plugin);
         self.rebuild_routes();
         Ok(())

@@ -270,6 +270,9 @@ impl Connections {
         };
         host.fetch_add(1, Ordering::Relaxed);
         plugin.fetch_add(1, Ordering::Relaxed);
+        if let Item::Message(_) = item {
+            crate::metrics::global().outbound_dropped(&entry.plugin);
+        }
     }
 }
 

@@ -105,7 +105,7 @@ impl WasmEngine {
     /// to tokio on every tick and traps once the current call is over budget.
     pub fn store(&self, state: HostState, memory_limit: usize) -> Store<HostState> {
         let mut store = Store::new(&self.engine, state);
-        store.data_mut().limits = StoreLimitsBuilder::new()
+        store.data_mut().limits.caps = StoreLimitsBuilder::new()
             .memory_size(memory_limit)
             .table_elements(memory_limit / 8)
             .instances(64)

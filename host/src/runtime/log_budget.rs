@@ -15,8 +15,10 @@ pub struct LogBudget {
     plugin: Arc<str>,
     /// Lines allowed per second.
     per_second: u32,
-    /// Where dropped lines are counted.
+    /// Where dropped lines are counted for the version.
     health: Arc<Health>,
+    /// Where dropped lines are counted for the metrics.
+    dropped: prometheus_client::metrics::counter::Counter,
     /// The current one-second window.
     window: Mutex<Window>,
 }
@@ -35,6 +37,7 @@ impl LogBudget {
     /// A budget of `per_second` lines for a shard of `plugin`.
     pub fn new(plugin: Arc<str>, per_second: u32, health: Arc<Health>) -> LogBudget {
         LogBudget {
+            dropped: crate::metrics::global().log_lines_dropped(&plugin),
             plugin,
             per_second,
             health,
@@ -80,6 +83,7 @@ impl LogBudget {
         self.health
             .log_lines_dropped
             .fetch_add(1, Ordering::Relaxed);
+        self.dropped.inc();
         false
     }
 

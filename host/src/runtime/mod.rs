@@ -5,6 +5,7 @@
 
 pub(crate) mod bindings;
 pub(crate) mod budget;
+mod calls;
 pub(crate) mod connections;
 pub(crate) mod delivery;
 pub(crate) mod engine;

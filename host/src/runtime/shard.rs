@@ -17,6 +17,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
 use super::bindings::{Accept, CloseInfo, Message, PluginPre, Reject, Scope};
 use super::budget::CallBudget;
+use super::calls::{self, CallTimes};
 use super::connections::Connections;
 use super::engine::WasmEngine;
 use super::health::Health;
@@ -367,6 +368,7 @@ async fn run(
     mut rx: mpsc::Receiver<Request>,
 ) {
     let _live = LiveShard::new(spec.health.clone());
+    let times = CallTimes::new(spec.plugin.clone());
     while let Some(req) = rx.recv().await {
         if let Request::Flush { done } = req {
             let _ = done.send(());
@@ -382,6 +384,7 @@ async fn run(
                 Err(e) => {
                     let why = crate::text::one_line(&format!("{e:#}"));
                     tracing::error!(plugin = &*spec.plugin, "cannot instantiate plugin: {why}");
+                    crate::metrics::global().failed(&spec.plugin, "instantiate");
                     failed(&spec, &why);
                     refuse(req);
                     continue;
@@ -391,7 +394,12 @@ async fn run(
         let Some(inst) = instance.as_mut() else {
             continue;
         };
-        if let Err((conn, e)) = handle(&spec, inst, req).await {
+        let started = times.start(&req);
+        let result = handle(&spec, inst, req).await;
+        calls::finish(started);
+        if let Err((conn, e)) = result {
+            let kind = calls::failure_kind(&e, inst.store.data().limits.refused);
+            crate::metrics::global().failed(&spec.plugin, kind);
             let e = describe(e, spec.call_timeout);
             let why = crate::text::one_line(&format!("{e:?}"));
             let short = summary(&e);
@@ -446,6 +454,7 @@ async fn handle(
     let store = &mut inst.store;
     let handler = inst.exports.consumer.wasmsock_plugin_handler();
     store.data_mut().budget = CallBudget::start(spec.call_timeout);
+    store.data_mut().limits.refused = false;
     // Count ticks from now, so a shard that sat idle does not yield on the
     // first check of its next call.
     store.set_epoch_deadline(1);

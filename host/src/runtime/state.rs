@@ -5,7 +5,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
-use wasmtime::StoreLimits;
+use wasmtime::{ResourceLimiter, StoreLimits};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::budget::CallBudget;
@@ -33,7 +33,7 @@ pub struct HostState {
     /// The CPU budget of the call in progress; checked at every epoch tick.
     pub budget: CallBudget,
     /// Memory and table caps, enforced by wasmtime's resource limiter.
-    pub limits: StoreLimits,
+    pub limits: Limits,
     /// The shard's log rate limit, shared with its stdout and stderr.
     pub log_budget: Arc<LogBudget>,
     /// WASI state: the captured stdout and stderr and what the manifest
@@ -49,6 +49,53 @@ impl WasiView for HostState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+/// The store's caps, remembering whether one refused a growth: a trap that
+/// follows a refused growth is the plugin hitting its memory cap, which is
+/// how failures are told apart in the metrics.
+#[derive(Default)]
+pub struct Limits {
+    /// wasmtime's caps.
+    pub caps: StoreLimits,
+    /// A memory or table growth was refused since this was last cleared.
+    pub refused: bool,
+}
+
+impl ResourceLimiter for Limits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let ok = self.caps.memory_growing(current, desired, maximum)?;
+        self.refused |= !ok;
+        Ok(ok)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let ok = self.caps.table_growing(current, desired, maximum)?;
+        self.refused |= !ok;
+        Ok(ok)
+    }
+
+    fn instances(&self) -> usize {
+        self.caps.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.caps.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.caps.memories()
     }
 }
 

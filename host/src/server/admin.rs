@@ -2,7 +2,11 @@
 //! the server's state. It is separate from the public listener so that it
 //! can stay on loopback or a private network.
 //!
-//! - `GET /healthz`: `ok`;
+//! Served with hyper (HTTP/1.1, keep-alive):
+//! - `GET /healthz`: `ok` while the process runs;
+//! - `GET /readyz`: 200 once the plugins folder is loaded and the channel
+//!   layer is connected, 503 with the reason before;
+//! - `GET /metrics`: the Prometheus families of [`crate::metrics`];
 //! - `GET /status`: JSON with open connections, live shards, resident
 //!   memory, and per plugin its version, routes, connections, shards,
 //!   failures, dropped log lines and quarantine; and the last refusal of each
@@ -13,12 +17,22 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-use tokio::net::{TcpListener, TcpStream};
+use std::convert::Infallible;
 
-use super::handshake::{read_head, respond};
+use bytes::Bytes;
+use http::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde::Serialize;
+use tokio::net::TcpListener;
+
 use super::Stats;
 use crate::config::InstanceMode;
+use crate::metrics::{self, Snapshot};
 use crate::plugins::Registry;
 use crate::runtime::shard::live_shards;
 
@@ -211,14 +225,69 @@ pub fn status(registry: &Registry, stats: &Stats) -> Status {
     }
 }
 
-/// Serve admin requests until the task is dropped.
+/// Why the server is not ready, if it is not.
+pub fn unready(registry: &Registry) -> Option<String> {
+    if !registry.scanned() {
+        return Some("the plugins folder is still being loaded".into());
+    }
+    let layer = registry.connections().layer().status();
+    if !layer.connected {
+        return Some(format!("the {} channel layer is not connected", layer.kind));
+    }
+    None
+}
+
+/// The figures `/status` holds that the metrics copy in when read.
+fn snapshot(status: &Status, registry: &Registry) -> Snapshot {
+    let groups = registry.connections().groups();
+    let l = &status.layer;
+    Snapshot {
+        shards: status.shards,
+        resident_bytes: status.rss_bytes,
+        groups: status
+            .plugins
+            .keys()
+            .map(|name| {
+                let (g, m) = groups.figures_of(name);
+                (name.clone(), g, m)
+            })
+            .collect(),
+        layer_connected: l.layer.connected,
+        layer_hosts: l.layer.hosts,
+        layer_published: l.layer.published,
+        layer_received: l.layer.received,
+        losses: vec![
+            ("message_drops", l.message_drops),
+            ("event_drops", l.event_drops),
+            ("events_unhandled", l.events_unhandled),
+            ("gaps", l.layer.gaps),
+            ("unpublished", l.layer.unpublished),
+        ],
+    }
+}
+
+/// Serve admin requests until the task is dropped: HTTP/1.1 with
+/// keep-alive, a connection's task per client.
 pub async fn run(listener: TcpListener, registry: Arc<Registry>, stats: Arc<Stats>) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
                 let registry = registry.clone();
                 let stats = stats.clone();
-                tokio::spawn(answer(stream, registry, stats));
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| {
+                        let answer = route(&req, &registry, &stats);
+                        async move { Ok::<_, Infallible>(answer) }
+                    });
+                    let served = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(Duration::from_secs(10))
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                    if let Err(e) = served {
+                        tracing::debug!("admin connection ended: {e}");
+                    }
+                });
             }
             Err(e) => {
                 tracing::warn!("admin accept failed: {e}");
@@ -228,43 +297,50 @@ pub async fn run(listener: TcpListener, registry: Arc<Registry>, stats: Arc<Stat
     }
 }
 
-async fn answer(mut stream: TcpStream, registry: Arc<Registry>, stats: Arc<Stats>) {
-    let head = match tokio::time::timeout(Duration::from_secs(10), read_head(&mut stream, 16 << 10))
-        .await
-    {
-        Ok(Ok(head)) => head,
-        Ok(Err(e)) => {
-            if let Some(code) = e.status() {
-                let _ = respond(&mut stream, code, &[], &format!("{e}\n")).await;
-            }
-            return;
-        }
-        Err(_) => return,
-    };
-    let json = [("Content-Type".to_string(), "application/json".to_string())];
-    let _ = match (head.method.as_str(), head.path.as_str()) {
-        ("GET", "/healthz") => respond(&mut stream, 200, &[], "ok\n").await,
-        ("GET", "/status") => match serde_json::to_string_pretty(&status(&registry, &stats)) {
-            Ok(body) => respond(&mut stream, 200, &json, &(body + "\n")).await,
-            Err(e) => respond(&mut stream, 500, &[], &format!("{e}\n")).await,
+type Answer = Response<Full<Bytes>>;
+
+fn answer(status: u16, content_type: &str, body: impl Into<Bytes>) -> Answer {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(CONTENT_TYPE, v);
+    }
+    r
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
+
+/// The answer to one admin request.
+fn route(req: &Request<Incoming>, registry: &Registry, stats: &Stats) -> Answer {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut r = answer(405, TEXT, "only GET and HEAD\n");
+        r.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    match req.uri().path() {
+        "/healthz" => answer(200, TEXT, "ok\n"),
+        "/readyz" => match unready(registry) {
+            None => answer(200, TEXT, "ready\n"),
+            Some(why) => answer(503, TEXT, format!("not ready: {why}\n")),
         },
-        ("GET", path) => {
-            respond(
-                &mut stream,
-                404,
-                &[],
-                &format!("no admin page {path}; try /status or /healthz\n"),
+        "/status" => match serde_json::to_string_pretty(&status(registry, stats)) {
+            Ok(body) => answer(200, "application/json", body + "\n"),
+            Err(e) => answer(500, TEXT, format!("{e}\n")),
+        },
+        "/metrics" => {
+            let now = status(registry, stats);
+            let text = metrics::global().encode(&snapshot(&now, registry));
+            answer(
+                200,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                text,
             )
-            .await
         }
-        _ => {
-            respond(
-                &mut stream,
-                405,
-                &[("Allow".into(), "GET".into())],
-                "only GET\n",
-            )
-            .await
-        }
-    };
+        path => answer(
+            404,
+            TEXT,
+            format!("no admin page {path}; try /status, /metrics, /healthz or /readyz\n"),
+        ),
+    }
 }

@@ -21,18 +21,29 @@ use super::handshake::{self, read_head};
 use super::read_ahead::ReadAhead;
 use crate::close;
 use crate::config::Limits;
+use crate::metrics::{self, PluginMetrics};
 use crate::plugins::Registry;
 use crate::runtime::bindings::{CloseInfo, Message};
 use crate::runtime::outbox::{Batch, Outbound, Outbox};
 use crate::runtime::shard::{Request, ShardHandle};
 use crate::session::{self, abnormal, Admission, Refusal, RequestHead, Session, Upgrade};
 
-/// Counts an upgraded connection as open until dropped.
-struct OpenSocket<'a>(&'a super::Stats);
+/// Counts an upgraded connection as open until dropped, for the status
+/// and for its plugin's metrics.
+struct OpenSocket<'a>(&'a super::Stats, &'a PluginMetrics);
+
+impl<'a> OpenSocket<'a> {
+    fn new(stats: &'a super::Stats, metrics: &'a PluginMetrics) -> OpenSocket<'a> {
+        stats.websockets.fetch_add(1, Ordering::Relaxed);
+        metrics.open.inc();
+        OpenSocket(stats, metrics)
+    }
+}
 
 impl Drop for OpenSocket<'_> {
     fn drop(&mut self) {
         self.0.websockets.fetch_sub(1, Ordering::Relaxed);
+        self.1.open.dec();
     }
 }
 
@@ -60,6 +71,7 @@ type Source = SplitStream<Socket>;
 
 /// Answer a request that was not admitted.
 async fn refuse(stream: &mut TcpStream, refusal: &Refusal) {
+    metrics::global().rejected(refusal.why.label());
     let _ = handshake::respond(stream, refusal.status, &refusal.headers, &refusal.body).await;
 }
 
@@ -80,6 +92,7 @@ pub async fn serve(
     {
         Err(_) => {
             tracing::debug!(%peer, "handshake timed out");
+            metrics::global().rejected("timeout");
             let _ =
                 handshake::respond(&mut stream, 408, &[], "request head not received in time\n")
                     .await;
@@ -87,6 +100,7 @@ pub async fn serve(
         }
         Ok(Err(e)) => {
             tracing::debug!(%peer, "bad handshake: {e}");
+            metrics::global().rejected("bad_request");
             if let Some(status) = e.status() {
                 let _ = handshake::respond(&mut stream, status, &[], &format!("{e}\n")).await;
             }
@@ -127,6 +141,7 @@ pub async fn refuse_busy(mut stream: TcpStream, ctx: &ConnContext) {
     let limits = ctx.limits();
     let wait = limits.handshake_timeout.min(Duration::from_secs(2));
     let _ = tokio::time::timeout(wait, read_head(&mut stream, limits.max_header_bytes)).await;
+    metrics::global().rejected("server_busy");
     let _ = handshake::respond(&mut stream, 503, &[], "server at its connection limit\n").await;
 }
 
@@ -206,8 +221,10 @@ impl Connection {
         }
         drop((key, subprotocol, headers));
         let ctx = &*self.ctx;
-        ctx.stats.websockets.fetch_add(1, Ordering::Relaxed);
-        let _open = OpenSocket(&ctx.stats);
+        let plugin = &*self.session.plugin.name;
+        metrics::global().connected(plugin);
+        let counters = metrics::global().plugin(plugin);
+        let _open = OpenSocket::new(&ctx.stats, &counters);
         let ws = WebSocketStream::from_partially_read(
             ReadAhead::new(stream),
             rest,
@@ -220,10 +237,10 @@ impl Connection {
         let (conn, outbox, shard) = (self.session.id, &*self.session.outbox, &self.session.shard);
 
         let activity = Activity::new();
-        let reader = read_loop(&mut source, conn, shard, &activity);
+        let reader = read_loop(&mut source, conn, shard, &activity, &counters);
         tokio::pin!(reader);
         let first = {
-            let writer = write_loop(&mut sink, outbox);
+            let writer = write_loop(&mut sink, outbox, &counters);
             tokio::pin!(writer);
             let keepalive = keepalive(&activity, outbox, ctx.limits());
             tokio::pin!(keepalive);
@@ -373,6 +390,7 @@ async fn read_loop(
     conn: u64,
     shard: &ShardHandle,
     activity: &Activity,
+    counters: &PluginMetrics,
 ) -> ReadEnd {
     loop {
         let next = source.next().await;
@@ -389,6 +407,8 @@ async fn read_loop(
             Some(Ok(_)) => continue, // ping and pong are answered by tungstenite
         };
         activity.data.store(now, Ordering::Relaxed);
+        counters.received.inc();
+        counters.bytes_received.inc_by(message_len(&message));
         // Wait for room first and build the request after: a pending send
         // would hold the request inside every connection's future.
         let Ok(slot) = shard.reserve().await else {
@@ -398,23 +418,35 @@ async fn read_loop(
     }
 }
 
-async fn write_loop(sink: &mut Sink, outbox: &Outbox) -> WriteEnd {
+async fn write_loop(sink: &mut Sink, outbox: &Outbox, counters: &PluginMetrics) -> WriteEnd {
     let mut batch = Batch::default();
     loop {
         outbox.take(&mut batch).await;
         if batch.overflowed {
+            counters.dropped.inc();
             return WriteEnd::Overflow;
         }
+        let (mut sent, mut bytes) = (0u64, 0u64);
         for item in batch.items.drain(..) {
             let frame = match item {
                 Outbound::Text(t) => match Utf8Bytes::try_from(t.into_bytes()) {
-                    Ok(t) => WsMessage::Text(t),
+                    Ok(t) => {
+                        sent += 1;
+                        bytes += t.len() as u64;
+                        WsMessage::Text(t)
+                    }
                     // Texts are built only from `str`s: never reached.
                     Err(e) => return WriteEnd::Failed(format!("queued text is not UTF-8: {e}")),
                 },
-                Outbound::Binary(b) => WsMessage::Binary(b),
+                Outbound::Binary(b) => {
+                    sent += 1;
+                    bytes += b.len() as u64;
+                    WsMessage::Binary(b)
+                }
                 Outbound::Ping => WsMessage::Ping(Default::default()),
                 Outbound::Close { code, reason } => {
+                    counters.sent.inc_by(sent);
+                    counters.bytes_sent.inc_by(bytes);
                     if let Err(e) = sink.flush().await {
                         return WriteEnd::Failed(e.to_string());
                     }
@@ -425,9 +457,19 @@ async fn write_loop(sink: &mut Sink, outbox: &Outbox) -> WriteEnd {
                 return WriteEnd::Failed(e.to_string());
             }
         }
+        counters.sent.inc_by(sent);
+        counters.bytes_sent.inc_by(bytes);
         if let Err(e) = sink.flush().await {
             return WriteEnd::Failed(e.to_string());
         }
+    }
+}
+
+/// A message's payload length, for the byte counters.
+fn message_len(m: &Message) -> u64 {
+    match m {
+        Message::Text(t) => t.len() as u64,
+        Message::Binary(b) => b.len() as u64,
     }
 }
 

@@ -77,11 +77,13 @@ pub fn ws_config(limits: &Limits) -> WebSocketConfig {
 }
 
 impl Server {
-    /// Bind `addr` (port 0 picks a free port).
+    /// Bind `addr` (port 0 picks a free port); its live counts go to
+    /// `stats`, which the admin listener may already be reading.
     pub async fn bind(
         addr: SocketAddr,
         registry: Arc<Registry>,
         limits: Limits,
+        stats: Arc<Stats>,
     ) -> anyhow::Result<Server> {
         let listener = TcpListener::bind(addr)
             .await
@@ -96,7 +98,7 @@ impl Server {
                 },
                 registry,
                 ws_config,
-                stats: Arc::default(),
+                stats,
             }),
         })
     }

@@ -26,6 +26,22 @@ pub enum Refused {
     BadSubprotocol(String),
 }
 
+impl Refused {
+    /// The reason as the metrics label it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Refused::NotFound => "not_found",
+            Refused::BadRequest => "bad_request",
+            Refused::Origin => "origin",
+            Refused::Quarantined => "quarantined",
+            Refused::OverCapacity => "over_capacity",
+            Refused::Unavailable => "unavailable",
+            Refused::Rejected => "rejected",
+            Refused::PluginFailed | Refused::BadSubprotocol(_) => "plugin",
+        }
+    }
+}
+
 /// A plain HTTP answer to a request that was not admitted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
