@@ -378,3 +378,59 @@ fn the_sdk_unit_tests_pass() {
         "{text}"
     );
 }
+
+/// A route the server cannot serve stops the build (sdk/js/build.sh)
+/// before componentize-js runs, naming the pattern and the reason; so does
+/// an import that would not resolve inside the plugin.
+#[test]
+fn the_build_refuses_what_the_server_cannot_route() {
+    let cjs = support::root()
+        .join("target/toolchains/npm/componentize-js/node_modules/.bin/componentize-js");
+    assert!(
+        cjs.exists(),
+        "{} is missing: install it with `scripts/plugins.sh --install --lang js-sdk`",
+        cjs.display()
+    );
+    let consumers = "import { WebsocketConsumer } from \"wasmsock\";\n\
+                     export class A extends WebsocketConsumer {}\n";
+    for (routing, expect) in [
+        (
+            "import { route } from \"wasmsock\";\nimport { A } from \"./consumers.js\";\n\
+             export const routes = [route(\"/room-{n}\", A)];\n",
+            "routing.js: routes[0]: \"/room-{n}\" cannot be routed: segment \"room-{n}\": a \
+             parameter is a whole segment",
+        ),
+        (
+            "import { route } from \"wasmsock\";\nimport { A } from \"./consumers.js\";\n\
+             export const routes = [route(\"/files/*\", A)];\n",
+            "wildcards are not routed",
+        ),
+        (
+            "import { route } from \"wasmsock\";\nimport { A } from \"./consumers.js\";\n\
+             import _ from \"lodash\";\nexport const routes = [route(\"/x\", A)];\n",
+            "routing.js:3: \"lodash\" cannot be imported in a plugin",
+        ),
+    ] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("consumers.js"), consumers).expect("write");
+        std::fs::write(dir.path().join("routing.js"), routing).expect("write");
+        std::os::unix::fs::symlink(support::root().join("wit"), dir.path().join("wit"))
+            .expect("wit link");
+        let out = std::process::Command::new("bash")
+            .arg(support::root().join("sdk/js/build.sh"))
+            .arg(dir.path())
+            .arg("bad")
+            .arg(dir.path().join("bad.wasm"))
+            .env("COMPONENTIZE_JS", &cjs)
+            .output()
+            .expect("run build.sh");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(expect), "expected {expect:?} in:\n{stderr}");
+        assert!(!dir.path().join("bad.wasm").exists(), "nothing was built");
+        assert!(
+            !dir.path().join("bad.toml").exists(),
+            "no manifest was written"
+        );
+    }
+}

@@ -737,7 +737,7 @@ export class Runtime {
   reportFailure(what, error, then) {
     const summary = error instanceof Error ? `${error.name}: ${error.message}` : `the value ${describe(error)}`;
     host.log("error", `${what} threw ${summary}; ${then}`);
-    if (error instanceof Error && error.stack) console.error(`${error.name}: ${error.message}\n${error.stack}`);
+    if (error instanceof Error && error.stack) console.error(`${error.name}: ${error.message}\n${error.stack.trimEnd()}`);
   }
 }
 
