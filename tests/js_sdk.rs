@@ -282,7 +282,8 @@ async fn the_scope_carries_route_params_and_the_request() {
 /// `groupSend({type: "room.say"})` reaches `roomSay` of every member's
 /// consumer, the sender's included, and no other room's;
 /// `channelLayer.send` to a channelName reaches that one consumer
-/// (`private_note`, the snake_case name); `groupDiscard` stops delivery;
+/// (`private_note`, the snake_case name); `broadcast` and `sendMessage`
+/// write to sockets; `groupDiscard` stops delivery;
 /// the host's refusals are thrown HostErrors; an event no method takes
 /// closes its consumers with 1011, naming the methods tried.
 #[tokio::test]
@@ -304,6 +305,16 @@ async fn events_dispatch_by_type_and_send_reaches_one_channel() {
     assert_eq!(recv(&mut a).await, Message::text("note: psst"));
     nothing_for(&mut b, "b").await;
     nothing_for(&mut c, "c, the sender of a send").await;
+
+    // wasmsock's own: broadcast to the sockets (not the sender's), and a
+    // binary message to one socket by its channelName.
+    assert_eq!(roundtrip(&mut b, "shout hey").await, "shouted to 1 of 2");
+    assert_eq!(recv(&mut a).await, Message::text("shout: hey"));
+    c.send(Message::text(format!("poke {address} raw")))
+        .await
+        .expect("send");
+    assert_eq!(recv(&mut a).await, Message::binary(b"raw".to_vec()));
+    nothing_for(&mut b, "b").await;
 
     assert_eq!(roundtrip(&mut b, "leave").await, "left");
     a.send(Message::text("say again")).await.expect("send");

@@ -360,8 +360,9 @@ export class WebsocketConsumer {
     this.channelName = link.channelName;
     /** The channel layer (groups and events). */
     this.channelLayer = link.runtime.layer;
-    /** Groups joined before `connect()` and left before `disconnect()`. */
-    this.groups = [];
+    // Groups joined before `connect()`: a subclass sets them as a class
+    // field (or a getter, which an assignment here would break).
+    if (!("groups" in this)) this.groups = [];
   }
 
   /** Runs before the HTTP upgrade: `this.accept()` to accept; returning

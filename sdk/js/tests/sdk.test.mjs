@@ -183,3 +183,21 @@ test("JSON consumers parse text and refuse binary", () => {
 test("a consumer is not constructed by hand", () => {
   assert.throws(() => new WebsocketConsumer(), /created by wasmsock for each connection/);
 });
+
+test("groups are joined before connect, from a class field or a getter", () => {
+  const calls = standIn();
+  class Field extends WebsocketConsumer {
+    groups = ["lobby"];
+  }
+  class Getter extends WebsocketConsumer {
+    get groups() {
+      return ["attic"];
+    }
+  }
+  new Runtime([{ path: null, consumer: Field }]).onConnect(1n, scope("/x"));
+  new Runtime([{ path: null, consumer: Getter }]).onConnect(2n, scope("/x"));
+  assert.deepEqual(
+    calls.filter(([n]) => n === "join"),
+    [["join", 1n, "lobby"], ["join", 2n, "attic"]],
+  );
+});

@@ -113,6 +113,15 @@ export class Room extends WebsocketConsumer {
         if (!delivered) this.send("gone");
         break;
       }
+      case "shout": {
+        // To every member's socket but this one, with no consumer call.
+        const queued = this.channelLayer.broadcast(this.group, `shout: ${rest.join(" ")}`, { exclude: this.channelName });
+        this.send(`shouted to ${queued} of ${this.channelLayer.groupCount(this.group)}`);
+        break;
+      }
+      case "poke":
+        this.channelLayer.sendMessage(rest[0], new TextEncoder().encode(rest.slice(1).join(" ")));
+        break;
       case "leave":
         this.channelLayer.groupDiscard(this.group, this.channelName);
         this.send("left");
