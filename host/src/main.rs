@@ -198,8 +198,9 @@ fn new(name: &str, lang: &str, parent: &std::path::Path) -> anyhow::Result<()> {
     }
     if sdk > 0 {
         println!(
-            "  {} ({sdk} files: wasmsock's Channels SDK, which the build uses)",
-            shown.join("sdk/").display()
+            "  {} ({sdk} files: wasmsock's {} SDK, which the build uses)",
+            shown.join("sdk/").display(),
+            lang.title()
         );
     }
     println!("next:");

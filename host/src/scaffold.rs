@@ -1,12 +1,13 @@
 //! `wasmsock new NAME --lang LANG`: a ready-to-build echo plugin in a new
 //! folder. Its files and the WIT are compiled into the binary, so the
-//! command works from any folder. For JavaScript, C and Go the files are the
+//! command works from any folder. For C and Go the files are the
 //! repository's example plugin `plugins/echo-LANG/` itself (built by
 //! `scripts/plugins.sh`, tested by `tests/languages.rs`), with the folder's
 //! name `echo-LANG` replaced by the plugin's. Python's is a Django Channels
 //! consumer, `plugins/channels-echo/`, with wasmsock's Channels SDK
 //! (`sdk/python`, not published) written into the plugin's `sdk/` so that
-//! it builds outside a clone. Rust, whose example uses the unpublished SDK,
+//! it builds outside a clone; JavaScript's is a consumer on the JavaScript
+//! SDK, `plugins/echo-js-sdk/`, with `sdk/js` in its `sdk/` likewise. Rust, whose example uses the unpublished SDK,
 //! and the README have templates under `host/templates/`, where `{{name}}`
 //! becomes the plugin's name.
 
@@ -136,6 +137,17 @@ const PYTHON_SDK: &[(&str, &str)] = &[
     ),
 ];
 
+/// wasmsock's JavaScript SDK (`sdk/js` but its unit tests), written into a
+/// JavaScript scaffold's `sdk/` for the same reason.
+const JS_SDK: &[(&str, &str)] = &[
+    ("sdk/README.md", include_str!("../../sdk/js/README.md")),
+    ("sdk/build.mjs", include_str!("../../sdk/js/build.mjs")),
+    ("sdk/build.sh", include_str!("../../sdk/js/build.sh")),
+    ("sdk/index.d.ts", include_str!("../../sdk/js/index.d.ts")),
+    ("sdk/index.js", include_str!("../../sdk/js/index.js")),
+    ("sdk/plugin.js", include_str!("../../sdk/js/plugin.js")),
+];
+
 /// A language `wasmsock new` can scaffold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lang {
@@ -179,7 +191,8 @@ impl Lang {
         }
     }
 
-    fn title(self) -> &'static str {
+    /// The language's name, for people.
+    pub fn title(self) -> &'static str {
         match self {
             Lang::Rust => "Rust",
             Lang::Python => "Python",
@@ -194,7 +207,7 @@ impl Lang {
         match self {
             Lang::Rust => "src/lib.rs",
             Lang::Python => "consumers.py",
-            Lang::Js => "plugin.js",
+            Lang::Js => "consumers.js",
             Lang::C => "plugin.c",
             Lang::Go => "main.go",
         }
@@ -221,11 +234,15 @@ impl Lang {
                  system to import from later): import what you use at the top of a module."
             }
             Lang::Js => {
-                "Needs Node.js and `componentize-js` 0.23.0 on `PATH` (or its path in \
-                 `COMPONENTIZE_JS`): `npm install @bytecodealliance/componentize-js@0.23.0`, \
-                 then `node_modules/.bin` on `PATH`. A 1 MiB non-ASCII text message takes \
-                 longer than the default 100 ms call budget: give the plugin a manifest \
-                 `{{name}}.toml` with `call_timeout_ms = 1000` if it handles large messages."
+                "It reads `routing.js` with `node` to write the server's routes into \
+                 `{{name}}.toml`, then builds `{{name}}.wasm` with `componentize-js` 0.23.0, \
+                 which must be on `PATH` (or its path in `COMPONENTIZE_JS`): `npm install \
+                 @bytecodealliance/componentize-js@0.23.0`, then `node_modules/.bin` on `PATH`. \
+                 Modules import each other by relative path (`./chat.js`) and the SDK as \
+                 `\"wasmsock\"`; packages from `node_modules` are not bundled. A 1 MiB \
+                 non-ASCII text message takes longer than the default 100 ms call budget: put \
+                 `call_timeout_ms = 1000` in a `plugin.toml` here if the plugin handles large \
+                 messages (the build adds it to `{{name}}.toml`)."
             }
             Lang::C => {
                 "Needs clang with wasm32 support and wasi-libc (Debian/Ubuntu: `apt-get install \
@@ -261,6 +278,17 @@ impl Lang {
                  `django.urls` import; `docs/python.md` in the wasmsock repository says what \
                  is supported and what is not."
             }
+            Lang::Js => {
+                "It is a consumer on wasmsock's JavaScript SDK: `consumers.js` holds \
+                 `EchoConsumer`, a `WebsocketConsumer` that accepts every connection, sends \
+                 every message back unchanged (text stays text, binary stays binary) and logs \
+                 each disconnect with its close code (`console.log` reaches the server's log); \
+                 `routing.js` routes `/{{name}}` to it. Add consumers, routes (`route(\"/x/{room}\", \
+                 Consumer)`) and event handlers (`{type: \"chat.message\"}` calls \
+                 `chatMessage(event)`). `sdk/` is the SDK (`import ... from \"wasmsock\"`), \
+                 typed in `sdk/index.d.ts`; `docs/javascript.md` in the wasmsock repository \
+                 is its reference."
+            }
             _ => {
                 "It echoes: it accepts every connection, sends every message back unchanged \
                  (text stays text, binary stays binary) and logs each disconnect with its \
@@ -272,6 +300,16 @@ impl Lang {
     /// How to serve the built plugin, for the README.
     fn serve(self) -> &'static str {
         match self {
+            Lang::Js => {
+                "Copy it into the server's plugins folder with `{{name}}.toml`, the manifest \
+                 that holds the routes `build.sh` read from `routing.js` (settings of your own, \
+                 any manifest key but `routes`, go in a `plugin.toml` in this folder: the build \
+                 adds them).\n\n\
+                 ```sh\n\
+                 cp {{name}}.wasm {{name}}.toml PLUGINS/   # PLUGINS: the folder given to `wasmsock serve --plugins`\n\
+                 wasmsock serve --plugins PLUGINS         # ws://127.0.0.1:8080/{{name}}\n\
+                 ```"
+            }
             Lang::Python => {
                 "Copy it into the server's plugins folder with `{{name}}.toml`, the manifest \
                  that holds the routes `build.sh` read from `routing.py` (settings of your own, \
@@ -299,6 +337,10 @@ impl Lang {
                 "cp {name}.wasm {name}.toml PLUGINS/    # the folder `wasmsock serve --plugins` \
                  serves; routes from routing.py (/{name}/)"
             ),
+            Lang::Js => format!(
+                "cp {name}.wasm {name}.toml PLUGINS/    # the folder `wasmsock serve --plugins` \
+                 serves; routes from routing.js (/{name})"
+            ),
             _ => format!(
                 "cp {name}.wasm PLUGINS/    # the folder `wasmsock serve --plugins` serves; route /{name}"
             ),
@@ -312,7 +354,7 @@ impl Lang {
         match self {
             Lang::Rust => None,
             Lang::Python => Some("channels-echo"),
-            Lang::Js => Some("echo-javascript"),
+            Lang::Js => Some("echo-js-sdk"),
             Lang::C => Some("echo-c"),
             Lang::Go => Some("echo-go"),
         }
@@ -344,12 +386,16 @@ impl Lang {
             ],
             Lang::Js => &[
                 (
-                    "plugin.js",
-                    include_str!("../../plugins/echo-javascript/plugin.js"),
+                    "consumers.js",
+                    include_str!("../../plugins/echo-js-sdk/consumers.js"),
+                ),
+                (
+                    "routing.js",
+                    include_str!("../../plugins/echo-js-sdk/routing.js"),
                 ),
                 (
                     "build.sh",
-                    include_str!("../../plugins/echo-javascript/build.sh"),
+                    include_str!("../../plugins/echo-js-sdk/build.sh"),
                 ),
             ],
             Lang::C => &[
@@ -429,13 +475,12 @@ pub fn files(name: &str, lang: Lang) -> Vec<(&'static str, String)> {
         .collect();
     out.push(("README.md", fill(README)));
     out.push(("wit/consumer.wit", WIT.to_string()));
-    if lang == Lang::Python {
-        out.extend(
-            PYTHON_SDK
-                .iter()
-                .map(|(path, text)| (*path, text.to_string())),
-        );
-    }
+    let sdk = match lang {
+        Lang::Python => PYTHON_SDK,
+        Lang::Js => JS_SDK,
+        _ => &[],
+    };
+    out.extend(sdk.iter().map(|(path, text)| (*path, text.to_string())));
     out
 }
 
@@ -625,6 +670,36 @@ mod tests {
         assert_eq!(
             on_disk, listed,
             "list every file of sdk/python (but tests/) in PYTHON_SDK (host/src/scaffold.rs)"
+        );
+    }
+
+    /// The JavaScript scaffold's `sdk/` is all of `sdk/js` but its unit
+    /// tests: a file added to the SDK must be listed in `JS_SDK` too.
+    #[test]
+    fn the_js_scaffold_carries_the_whole_sdk() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk/js");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&root)
+            .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+            .map(|entry| entry.expect("read_dir"))
+            .filter(|entry| !entry.path().is_dir())
+            .map(|entry| format!("sdk/{}", entry.file_name().to_string_lossy()))
+            .collect();
+        on_disk.sort();
+        let mut listed: Vec<String> = JS_SDK.iter().map(|(p, _)| p.to_string()).collect();
+        listed.sort();
+        assert_eq!(
+            on_disk, listed,
+            "list every file of sdk/js (but tests/) in JS_SDK (host/src/scaffold.rs)"
+        );
+        let dirs: Vec<String> = std::fs::read_dir(&root)
+            .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+            .map(|entry| entry.expect("read_dir"))
+            .filter(|entry| entry.path().is_dir())
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            dirs.iter().all(|d| d == "tests"),
+            "sdk/js has folders the scaffold does not carry: {dirs:?}"
         );
     }
 
