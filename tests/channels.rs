@@ -468,7 +468,9 @@ async fn the_tutorial_chat_relays_within_a_room() {
     let mut carol = server.connect("/ws/chat/attic/").await;
     let guest = next_json(&mut carol).await;
     assert!(
-        guest["name"].as_str().is_some_and(|n| n.starts_with("guest-")),
+        guest["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("guest-")),
         "a connection without a name is a guest: {guest}"
     );
 
