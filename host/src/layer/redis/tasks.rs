@@ -131,9 +131,16 @@ pub(super) async fn subscribe_loop(
                 msg = stream.next() => {
                     let Some(msg) = msg else { break };
                     heard = tokio::time::Instant::now();
-                    let (Some(me), Some(inbound)) = (layer.upgrade(), inbound.upgrade()) else {
-                        return;
-                    };
+                    let Some(me) = layer.upgrade() else { return };
+                    // The registry hands the layer its address while it is
+                    // being built, so this task can hear Redis before the
+                    // registry is complete (a busy machine may pause the
+                    // building thread for milliseconds). What arrives then
+                    // has no member to reach and is dropped; this task must
+                    // not end, or the host would never hear another host.
+                    // The registry owns the layer: once it is gone, so is
+                    // `me`, above.
+                    let Some(inbound) = inbound.upgrade() else { continue };
                     let data = Bytes::copy_from_slice(msg.get_payload_bytes());
                     me.received(&*inbound, msg.get_channel_name(), data);
                 }
