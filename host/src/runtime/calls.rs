@@ -7,12 +7,12 @@ use std::time::Instant;
 
 use prometheus_client::metrics::histogram::Histogram;
 
-use super::shard::Request;
 use super::DeadlineExceeded;
 use crate::metrics;
 
-/// The exports a shard calls, as the metrics name them.
-const EXPORTS: [&str; 5] = [
+/// The exports a shard calls, as the metrics name them; a shard names an
+/// export by its index here.
+pub const EXPORTS: [&str; 5] = [
     "on_connect",
     "on_message",
     "on_disconnect",
@@ -39,16 +39,10 @@ impl CallTimes {
         }
     }
 
-    /// Start timing `req`'s call (`None`: it calls nothing).
-    pub fn start(&self, req: &Request) -> Option<(&Histogram, Instant)> {
-        let i = match req {
-            Request::Connect { .. } => 0,
-            Request::Message { .. } => 1,
-            Request::Disconnect { .. } => 2,
-            Request::Event { .. } => 3,
-            Request::Gap { .. } => 4,
-            Request::Flush { .. } => return None,
-        };
+    /// Start timing a call of export `i` of [`EXPORTS`] (`None`: nothing
+    /// is called).
+    pub fn start(&self, export: Option<usize>) -> Option<(&Histogram, Instant)> {
+        let i = export.filter(|i| *i < EXPORTS.len())?;
         let h = self.by_export[i].get_or_init(|| metrics::global().calls(&self.plugin, EXPORTS[i]));
         Some((h, Instant::now()))
     }

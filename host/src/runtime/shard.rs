@@ -394,7 +394,7 @@ async fn run(
         let Some(inst) = instance.as_mut() else {
             continue;
         };
-        let started = times.start(&req);
+        let started = times.start(req.export());
         let result = handle(&spec, inst, req).await;
         calls::finish(started);
         if let Err((conn, e)) = result {
@@ -427,6 +427,21 @@ fn failed(spec: &ShardSpec, why: &str) {
             q.failures,
             policy.window.as_secs_f64(),
         );
+    }
+}
+
+impl Request {
+    /// The export this request calls, as an index of
+    /// [`calls::EXPORTS`](super::calls::EXPORTS).
+    fn export(&self) -> Option<usize> {
+        match self {
+            Request::Connect { .. } => Some(0),
+            Request::Message { .. } => Some(1),
+            Request::Disconnect { .. } => Some(2),
+            Request::Event { .. } => Some(3),
+            Request::Gap { .. } => Some(4),
+            Request::Flush { .. } => None,
+        }
     }
 }
 
