@@ -11,6 +11,7 @@
 
 mod support;
 
+mod burst;
 mod channels;
 mod check;
 mod config_errors;
