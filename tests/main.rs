@@ -26,5 +26,6 @@ mod languages;
 mod layer;
 mod leaks;
 mod limits;
+mod pool;
 mod properties;
 mod scaffold;

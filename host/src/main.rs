@@ -9,7 +9,7 @@ use tracing_subscriber::EnvFilter;
 
 use wasmsock::config::{Overrides, ServerConfig};
 use wasmsock::plugins::{watcher, Registry};
-use wasmsock::runtime::WasmEngine;
+use wasmsock::runtime::{PoolPlan, WasmEngine};
 use wasmsock::server::Server;
 
 /// The server's allocator: jemalloc, whose background thread returns memory
@@ -234,7 +234,14 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
             dir.display()
         );
     }
-    let engine = WasmEngine::new(config.cache_dir.as_deref())?;
+    let pool = config.pool.enabled.then(|| {
+        PoolPlan::new(
+            &config.pool,
+            config.limits.max_connections,
+            config.plugin_defaults.memory_limit_mb as usize,
+        )
+    });
+    let engine = WasmEngine::with_pool(config.cache_dir.as_deref(), pool)?;
     let registry = Arc::new(Registry::new(
         dir.clone(),
         engine,
