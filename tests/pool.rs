@@ -273,3 +273,32 @@ async fn twelve_thousand_per_connection_instances_echo_and_leave() {
         before >> 20
     );
 }
+
+#[tokio::test]
+async fn a_manifest_change_moves_a_plugin_between_engines() {
+    let dir = plugins_dir();
+    install(dir.path(), "echo", "echo");
+    let server = TestServer::start(dir.path(), &[]);
+    let mut shared = server.connect("/echo").await;
+    assert_eq!(roundtrip(&mut shared, "one").await, "one");
+
+    // Compiled for the default engine, the component is compiled again for
+    // the pooled one when only the manifest says per-connection, and back.
+    for (manifest, mode) in [
+        ("instance = \"per-connection\"\n", "per-connection"),
+        ("instance = \"shared\"\n", "shared"),
+    ] {
+        std::fs::write(dir.path().join("echo.toml"), manifest).expect("manifest");
+        server
+            .wait_status(&format!("echo {mode}"), SETTLE, |s| {
+                s["plugins"]["echo"]["instance"] == mode
+            })
+            .await;
+        let mut ws = server.connect("/echo").await;
+        assert_eq!(roundtrip(&mut ws, mode).await, mode);
+    }
+    // The connection opened before the changes kept its version.
+    assert_eq!(roundtrip(&mut shared, "two").await, "two");
+    let st = server.status().await;
+    assert_eq!(st["plugins"]["echo"]["failures"], 0, "{st:#}");
+}
