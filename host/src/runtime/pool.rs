@@ -180,3 +180,33 @@ pub fn note_refused(plugin: &str, why: &str) {
         "no room for another per-connection instance; answering 503 (not the plugin's failure): {why}"
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_set_size_wins_and_a_derived_one_stays_within_the_limits() {
+        let mut settings = PoolSettings::derived();
+        let derived = PoolPlan::new(&settings, 500, 64);
+        assert!(derived.instances <= 500, "{derived:?}");
+        assert_eq!(derived.memory, 64 << 20);
+        settings.instances = Some(7);
+        settings.memory = Some(8 << 20);
+        let set = PoolPlan::new(&settings, 500, 64);
+        assert_eq!((set.instances, set.memory), (7, 8 << 20));
+        assert_eq!(set.bound, "pool.instances");
+        assert!(set
+            .describe()
+            .contains("7 instances (set by pool.instances)"));
+    }
+
+    #[test]
+    fn running_out_of_memory_is_the_hosts_and_a_trap_is_not() {
+        let enomem =
+            anyhow::Error::from(std::io::Error::from_raw_os_error(12)).context("failed to mmap");
+        assert!(host_resource(&enomem));
+        let trap = anyhow::anyhow!("wasm trap: wasm `unreachable` instruction executed");
+        assert!(!host_resource(&trap));
+    }
+}
