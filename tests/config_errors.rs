@@ -76,6 +76,22 @@ fn bad_server_config_files_name_file_key_and_expectation() {
             "[plugin_defaults]\ninstance = \"pooled\"\n",
             &["wasmsock.toml", "instance", "per-connection"],
         ),
+        (
+            "[pool]\ninstances = 0\n",
+            &["wasmsock.toml", "pool.instances", "from 1 to"],
+        ),
+        (
+            "[pool]\nslots = 4\n",
+            &["wasmsock.toml", "unknown field `slots`", "instances"],
+        ),
+        (
+            "[pool]\nmemory_mb = 16\n",
+            &[
+                "wasmsock.toml",
+                "pool.memory_mb",
+                "plugin_defaults.memory_limit_mb (64)",
+            ],
+        ),
         ("this is = not toml [\n", &["wasmsock.toml", "line 1"]),
     ];
     for (text, words) in cases {

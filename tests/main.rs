@@ -11,6 +11,7 @@
 
 mod support;
 
+mod burst;
 mod channels;
 mod check;
 mod config_errors;
@@ -27,5 +28,6 @@ mod layer;
 mod leaks;
 mod limits;
 mod metrics;
+mod pool;
 mod properties;
 mod scaffold;

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
-use wasmsock::config::{Manifest, PluginDefaults};
+use wasmsock::config::{InstanceMode, Manifest, PluginDefaults};
 use wasmsock::internals::{
     build_scope, compile, spawn, Batch, CallBudget, ConnMap, ConnectOutcome, Connections,
     HostState, LogBudget, Message, Outbound, Outbox, Request, RequestHead, ShardSpec,
@@ -157,7 +157,7 @@ struct Echo {
 
 fn echo_plugin() -> Echo {
     let engine = WasmEngine::new(None).unwrap();
-    let compiled = compile(&engine, &echo_wasm(), None).unwrap();
+    let compiled = compile(&engine, InstanceMode::Shared, &echo_wasm(), None).unwrap();
     let manifest = Manifest::defaults("echo", &PluginDefaults::default()).unwrap();
     let spec = Arc::new(ShardSpec::new(
         engine.clone(),

@@ -129,6 +129,15 @@ pub fn install(dir: &Path, plugin: &str, as_name: &str) {
     std::fs::copy(wasm(plugin), dir.join(format!("{as_name}.wasm"))).expect("copy plugin");
 }
 
+/// The server binary under test: the one cargo built, or the one
+/// `WASMSOCK_TEST_BIN` names (to run a test against another build, e.g. a
+/// release build before and after a change: `tests/burst.rs`).
+pub fn server_binary() -> PathBuf {
+    std::env::var_os("WASMSOCK_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_wasmsock")))
+}
+
 /// A running `wasmsock serve`, killed on drop.
 pub struct TestServer {
     child: Child,
@@ -144,7 +153,7 @@ pub struct TestServer {
 impl TestServer {
     /// Serve `dir` on 127.0.0.1:0 with extra CLI arguments.
     pub fn start(dir: &Path, extra: &[&str]) -> TestServer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wasmsock"))
+        let mut child = Command::new(server_binary())
             .arg("serve")
             .arg("--plugins")
             .arg(dir)

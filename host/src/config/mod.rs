@@ -12,10 +12,12 @@ use serde::Deserialize;
 mod grants;
 mod limits;
 mod plugin;
+mod pool;
 
 pub use grants::{AddrGrant, DirGrant, WasiGrants};
 pub use limits::{GroupQueueFull, Limits, LimitsFile};
 pub use plugin::{InstanceMode, Manifest, PluginDefaults, QuarantinePolicy};
+pub use pool::{PoolFile, PoolSettings, DEFAULT_TABLE_ELEMENTS};
 
 /// A configuration file that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +96,8 @@ pub struct ServerFile {
     pub limits: LimitsFile,
     /// Defaults for every plugin.
     pub plugin_defaults: PluginDefaults,
+    /// The per-connection instance pool.
+    pub pool: PoolFile,
 }
 
 /// How log lines are written to stderr.
@@ -154,6 +158,8 @@ pub struct ServerConfig {
     pub layer: LayerConfig,
     /// How log lines are written.
     pub log_format: LogFormat,
+    /// The per-connection instance pool.
+    pub pool: PoolSettings,
 }
 
 /// Command-line values that override the configuration file.
@@ -196,21 +202,38 @@ impl ServerConfig {
         let parsed: ServerFile = parse_toml(path, text)?;
         let limits = parsed.limits.resolve(path)?;
         parsed.plugin_defaults.validate(path, "plugin_defaults.")?;
-        ServerConfig::resolve(Some((path, parsed, limits)), cli)
+        let pool = parsed.pool.resolve(path)?;
+        let memory_mb = pool.memory.unwrap_or(0) >> 20;
+        if pool.enabled
+            && memory_mb > 0
+            && (memory_mb as u64) < parsed.plugin_defaults.memory_limit_mb
+        {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                key: "pool.memory_mb".into(),
+                message: format!(
+                    "expected at least plugin_defaults.memory_limit_mb ({}), found {memory_mb}: \
+                     a per-connection plugin with the default memory cap would not fit",
+                    parsed.plugin_defaults.memory_limit_mb
+                ),
+            });
+        }
+        ServerConfig::resolve(Some((path, parsed, limits, pool)), cli)
     }
 
     fn resolve(
-        file: Option<(&Path, ServerFile, Limits)>,
+        file: Option<(&Path, ServerFile, Limits, PoolSettings)>,
         cli: &Overrides,
     ) -> Result<ServerConfig, ConfigError> {
-        let (parsed, limits, base, source) = match file {
-            Some((path, parsed, limits)) => {
+        let (parsed, limits, pool, base, source) = match file {
+            Some((path, parsed, limits, pool)) => {
                 let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-                (parsed, limits, base, path.to_path_buf())
+                (parsed, limits, pool, base, path.to_path_buf())
             }
             None => (
                 ServerFile::default(),
                 Limits::default(),
+                PoolSettings::derived(),
                 PathBuf::new(),
                 PathBuf::from("command line"),
             ),
@@ -288,6 +311,7 @@ impl ServerConfig {
             plugin_defaults: parsed.plugin_defaults,
             layer,
             log_format,
+            pool,
         })
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
-use crate::config::Manifest;
+use crate::config::{InstanceMode, Manifest};
 use crate::runtime::bindings::PluginPre;
 use crate::runtime::connections::Connections;
 use crate::runtime::shard::{Instance, ShardSpec};
@@ -43,6 +43,17 @@ pub enum LoadError {
     /// The component failed while being instantiated.
     #[error("fails while instantiating: {0:#}")]
     Instantiate(anyhow::Error),
+    /// A per-connection plugin asks for more memory than a pool slot holds.
+    #[error(
+        "memory_limit_mb = {wanted} is above the per-connection pool's {slot} MiB slots: lower it, or raise \
+         [pool] memory_mb in the server file"
+    )]
+    TooBigForPool {
+        /// The manifest's memory cap, MiB.
+        wanted: usize,
+        /// The pool's slot size, MiB.
+        slot: usize,
+    },
     /// The compile task itself failed.
     #[error("internal error while compiling: {0}")]
     Internal(String),
@@ -82,23 +93,28 @@ pub fn sniff(bytes: &[u8]) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// Compile `bytes` (reusing `known` when it has the same content) and check
-/// it against the world. Blocking: call from a blocking thread.
+/// Compile `bytes` for the engine of `mode` (reusing `known` when it has the
+/// same content and was compiled for that engine) and check it against the
+/// world. Blocking: call from a blocking thread.
 pub fn compile(
     engine: &WasmEngine,
+    mode: InstanceMode,
     bytes: &[u8],
     known: Option<&Component>,
 ) -> Result<Compiled, LoadError> {
     let start = Instant::now();
-    let component = match known {
+    let flavor = engine
+        .flavor(mode)
+        .map_err(|e| LoadError::Internal(format!("{e:#}")))?;
+    let component = match known.filter(|c| wasmtime::Engine::same(c.engine(), flavor.engine())) {
         Some(c) => c.clone(),
         None => {
             sniff(bytes)?;
-            Component::new(engine.engine(), bytes).map_err(|e| LoadError::Invalid(e.into()))?
+            Component::new(flavor.engine(), bytes).map_err(|e| LoadError::Invalid(e.into()))?
         }
     };
     let compile_time = start.elapsed();
-    let instance_pre = engine
+    let instance_pre = flavor
         .linker()
         .instantiate_pre(&component)
         .map_err(|e| LoadError::WrongWorld(e.into()))?;
@@ -149,10 +165,19 @@ pub async fn load(
     bytes: Vec<u8>,
     spec: LoadSpec<'_>,
 ) -> Result<Loaded, LoadError> {
+    let mode = spec.manifest.instance;
+    if let (InstanceMode::PerConnection, Some(plan)) = (mode, engine.pool()) {
+        if spec.manifest.memory_limit > plan.memory {
+            return Err(LoadError::TooBigForPool {
+                wanted: spec.manifest.memory_limit >> 20,
+                slot: plan.memory >> 20,
+            });
+        }
+    }
     let compile_engine = engine.clone();
     let reuse = spec.reuse;
     let compiled =
-        tokio::task::spawn_blocking(move || compile(&compile_engine, &bytes, reuse.as_ref()))
+        tokio::task::spawn_blocking(move || compile(&compile_engine, mode, &bytes, reuse.as_ref()))
             .await
             .map_err(|e| LoadError::Internal(e.to_string()))??;
     let mut shard_spec = ShardSpec::new(

@@ -160,6 +160,11 @@ impl Registry {
         lock(&self.plugins).keys().cloned().collect()
     }
 
+    /// The engines plugins run on (the admin listener reads the pool's size).
+    pub fn engine(&self) -> &WasmEngine {
+        &self.engine
+    }
+
     /// The last refusal of each plugin that has one.
     pub fn errors(&self) -> BTreeMap<String, String> {
         lock(&self.errors).clone()

@@ -13,11 +13,13 @@ pub(crate) mod health;
 mod imports;
 pub(crate) mod log_budget;
 pub(crate) mod outbox;
+pub mod pool;
 pub(crate) mod shard;
 pub(crate) mod state;
 mod stdio;
 
 pub use engine::WasmEngine;
+pub use pool::PoolPlan;
 
 /// The error a call fails with when it runs past its CPU budget.
 #[derive(Debug, Clone, Copy, thiserror::Error)]

@@ -186,7 +186,8 @@ impl ShardSpec {
             wasi,
             table: Default::default(),
         };
-        let mut store = self.engine.store(state, self.memory_limit);
+        let engine = self.pre.instance_pre().engine();
+        let mut store = WasmEngine::store_on(engine, state, self.memory_limit);
         let exports = self
             .pre
             .instantiate_async(&mut store)
@@ -228,6 +229,10 @@ pub enum ConnectOutcome {
     Reject(Reject),
     /// The plugin failed (trap, deadline, no instance): answer 500.
     Failed,
+    /// The host had no room for an instance (the per-connection pool is
+    /// full, or memory or mappings ran out): answer 503. Not the plugin's
+    /// failure.
+    NoRoom,
 }
 
 /// A request to a shard.
@@ -376,17 +381,22 @@ async fn run(
         }
         if instance.is_none() {
             if spec.health.quarantined().is_some() {
-                refuse(req);
+                refuse(req, ConnectOutcome::Failed);
                 continue;
             }
             match spec.instantiate().await {
                 Ok(i) => instance = Some(i),
+                Err(e) if super::pool::host_resource(&e) => {
+                    super::pool::note_refused(&spec.plugin, &summary(&e));
+                    refuse(req, ConnectOutcome::NoRoom);
+                    continue;
+                }
                 Err(e) => {
                     let why = crate::text::one_line(&format!("{e:#}"));
                     tracing::error!(plugin = &*spec.plugin, "cannot instantiate plugin: {why}");
                     crate::metrics::global().failed(&spec.plugin, "instantiate");
                     failed(&spec, &why);
-                    refuse(req);
+                    refuse(req, ConnectOutcome::Failed);
                     continue;
                 }
             }
@@ -403,7 +413,15 @@ async fn run(
             let e = describe(e, spec.call_timeout);
             let why = crate::text::one_line(&format!("{e:?}"));
             let short = summary(&e);
-            tracing::error!(plugin = &*spec.plugin, conn, "plugin failed; closing its connections with 1011 and rebuilding the instance: {why}");
+            // The host running out (a fiber stack, memory for the instance)
+            // is not the plugin's doing: the instance is rebuilt all the
+            // same, but the failure does not count toward its quarantine.
+            let blameless = super::pool::host_resource(&e);
+            if blameless {
+                tracing::warn!(plugin = &*spec.plugin, conn, "the host ran out of resources during a call; closing the instance's connections with 1011 and rebuilding it (not counted against the plugin): {why}");
+            } else {
+                tracing::error!(plugin = &*spec.plugin, conn, "plugin failed; closing its connections with 1011 and rebuilding the instance: {why}");
+            }
             for (_, outbox) in inst.store.data_mut().conns.drain() {
                 let _ = outbox.push(Outbound::Close {
                     code: close::INTERNAL_ERROR,
@@ -411,7 +429,9 @@ async fn run(
                 });
             }
             instance = None;
-            failed(&spec, &short);
+            if !blameless {
+                failed(&spec, &short);
+            }
         }
     }
 }
@@ -445,11 +465,11 @@ impl Request {
     }
 }
 
-/// Answer a request that cannot reach an instance.
-fn refuse(req: Request) {
+/// Answer a request that cannot reach an instance; a connect gets `outcome`.
+fn refuse(req: Request, outcome: ConnectOutcome) {
     match req {
         Request::Connect { reply, .. } => {
-            let _ = reply.send(ConnectOutcome::Failed);
+            let _ = reply.send(outcome);
         }
         Request::Flush { done } => {
             let _ = done.send(());

@@ -51,6 +51,19 @@ pub struct Status {
     pub refused: BTreeMap<String, String>,
     /// Group traffic and the channel layer.
     pub layer: LayerFigures,
+    /// The per-connection instance pool.
+    pub pool: PoolStatus,
+}
+
+/// The per-connection instance pool's size and what it refused.
+#[derive(Debug, Serialize)]
+pub struct PoolStatus {
+    /// Instances it holds at once (0: no pool, `[pool] enabled = false`).
+    pub instances: u32,
+    /// Largest memory of one instance, in MiB.
+    pub memory_mb: usize,
+    /// Per-connection clients answered 503 for lack of room since start.
+    pub refused: u64,
 }
 
 /// Group traffic on this host and what the layer reports.
@@ -200,6 +213,14 @@ pub fn status(registry: &Registry, stats: &Stats) -> Status {
         },
         shards: live_shards(),
         rss_bytes: rss_bytes(),
+        pool: {
+            let plan = registry.engine().pool();
+            PoolStatus {
+                instances: plan.map_or(0, |p| p.instances),
+                memory_mb: plan.map_or(0, |p| p.memory >> 20),
+                refused: crate::runtime::pool::refused(),
+            }
+        },
         plugins,
         refused: registry.errors(),
         layer: {

@@ -17,6 +17,9 @@ pub enum Refused {
     OverCapacity,
     /// The plugin's shard is gone (503).
     Unavailable,
+    /// The host has no room for another instance (the per-connection pool
+    /// is full, or memory for it ran out): 503, not the plugin's fault.
+    NoRoom,
     /// The plugin's `on-connect` rejected it, with its own answer.
     Rejected,
     /// The plugin failed in `on-connect` (trap, deadline, no instance): 500.
@@ -36,6 +39,7 @@ impl Refused {
             Refused::Quarantined => "quarantined",
             Refused::OverCapacity => "over_capacity",
             Refused::Unavailable => "unavailable",
+            Refused::NoRoom => "no_room",
             Refused::Rejected => "rejected",
             Refused::PluginFailed | Refused::BadSubprotocol(_) => "plugin",
         }

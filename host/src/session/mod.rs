@@ -158,6 +158,17 @@ impl Admission {
             ConnectOutcome::Failed => {
                 return Err(Refusal::new(Refused::PluginFailed, 500, "plugin failed\n"))
             }
+            ConnectOutcome::NoRoom => {
+                return Err(Refusal::new(
+                    Refused::NoRoom,
+                    503,
+                    format!(
+                        "no room for another instance of plugin `{}`; try again later\n",
+                        plugin.name
+                    ),
+                )
+                .with_header("Retry-After", "1"))
+            }
         };
         let session = Session {
             id,
