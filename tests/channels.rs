@@ -9,100 +9,18 @@
 //! `chat_message`, sends to one `channel_name`, on one server and across
 //! two through Redis.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::support::{self, closed, plugins_dir, recv, roundtrip, TestServer, Ws};
+use crate::support::sdk::{self, close_with, next_json, nothing_for, wait_print, QUIET, WAIT};
+use crate::support::{self, closed, recv, roundtrip, TestServer};
 
-/// How long a log line may take to appear.
-const WAIT: Duration = Duration::from_secs(10);
-/// How long "nothing arrives" is watched for.
-const QUIET: Duration = Duration::from_millis(300);
-
-/// Serve target/plugins/NAME.wasm with its manifest. Servers start one at
-/// a time: the first compiles the
-/// 20 MB component (tens of seconds on a busy machine) and caches it, the
-/// others load it from the cache instead of compiling it again in parallel.
 fn serve(name: &str) -> (tempfile::TempDir, TestServer) {
-    let dir = install(name);
-    let server = start(dir.path(), &[]);
-    (dir, server)
-}
-
-/// A fresh plugins folder with target/plugins/NAME.wasm and its manifest.
-fn install(name: &str) -> tempfile::TempDir {
-    let built = support::root().join("target/plugins");
-    let wasm = built.join(format!("{name}.wasm"));
-    assert!(
-        wasm.is_file(),
-        "{} is missing: build it with `scripts/plugins.sh --install --lang python-sdk`",
-        wasm.display()
-    );
-    let dir = plugins_dir();
-    std::fs::copy(
-        built.join(format!("{name}.toml")),
-        dir.path().join(format!("{name}.toml")),
-    )
-    .expect("the manifest build.sh wrote from routing.py");
-    std::fs::copy(&wasm, dir.path().join(format!("{name}.wasm"))).expect("copy plugin");
-    dir
-}
-
-/// Start a server on `dir`, one at a time (see [`serve`]).
-fn start(dir: &std::path::Path, extra: &[&str]) -> TestServer {
-    static START: Mutex<()> = Mutex::new(());
-    let _one_at_a_time = START.lock().unwrap_or_else(|p| p.into_inner());
-    TestServer::start(dir, extra)
-}
-
-/// Wait for a line the plugin printed (stdout) containing `needle`.
-async fn wait_print(server: &TestServer, plugin: &str, needle: &str) {
-    let tag = format!("plugin=\"{plugin}\"");
-    let start = std::time::Instant::now();
-    while start.elapsed() < WAIT {
-        if server
-            .logs()
-            .lines()
-            .any(|l| l.contains(needle) && l.contains(&tag) && l.contains("stream=\"stdout\""))
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!(
-        "no line printed by {plugin} containing {needle:?}; log:\n{}",
-        server.logs()
-    );
-}
-
-async fn next_json(ws: &mut Ws) -> Value {
-    match recv(ws).await {
-        Message::Text(t) => serde_json::from_str(t.as_str()).expect("JSON"),
-        other => panic!("expected a JSON text message, got {other:?}"),
-    }
-}
-
-async fn nothing_for(ws: &mut Ws, who: &str) {
-    if let Ok(got) = tokio::time::timeout(QUIET, ws.next()).await {
-        panic!("{who} should have received nothing, got {got:?}");
-    }
-}
-
-async fn close_with(ws: &mut Ws, code: u16) -> u16 {
-    ws.close(Some(CloseFrame {
-        code: CloseCode::from(code),
-        reason: "".into(),
-    }))
-    .await
-    .expect("close");
-    closed(ws).await.0
+    sdk::serve_built(name, "python-sdk")
 }
 
 /// The seed's consumers.py, byte for byte, with a routing.py in the seed's
@@ -526,9 +444,9 @@ fn the_sdk_unit_tests_pass() {
 async fn rooms_span_servers_through_redis() {
     let redis = crate::support::redis::RedisServer::start();
     let layer = redis.url();
-    let dir = install("channels-test");
-    let one = start(dir.path(), &["--layer", &layer]);
-    let two = start(dir.path(), &["--layer", &layer]);
+    let dir = sdk::install_built("channels-test", "python-sdk");
+    let one = sdk::start_one_at_a_time(dir.path(), &["--layer", &layer]);
+    let two = sdk::start_one_at_a_time(dir.path(), &["--layer", &layer]);
     let mut a = one
         .wait_route("/chat/sync/span/", Duration::from_secs(300))
         .await;

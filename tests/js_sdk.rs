@@ -8,90 +8,21 @@
 //! type names, `channelLayer.send` to one `channelName`, host errors as
 //! thrown errors.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
+use futures_util::SinkExt;
+use serde_json::json;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::support::{self, closed, plugins_dir, recv, roundtrip, TestServer, Ws};
+use crate::support::sdk::{self, close_with, next_json, nothing_for, wait_print, WAIT};
+use crate::support::{self, closed, recv, roundtrip, TestServer};
 
-/// How long a log line may take to appear.
-const WAIT: Duration = Duration::from_secs(10);
-/// How long "nothing arrives" is watched for.
-const QUIET: Duration = Duration::from_millis(300);
 /// The first server to load a 12 MB JavaScript component compiles it.
 const LOAD: Duration = Duration::from_secs(300);
 
-/// Serve target/plugins/NAME.wasm with its manifest, in a fresh folder.
-/// Servers start one at a time: the first compiles the component and
-/// caches it, the others load it from the cache.
 fn serve(name: &str) -> (tempfile::TempDir, TestServer) {
-    static START: Mutex<()> = Mutex::new(());
-    let built = support::root().join("target/plugins");
-    let wasm = built.join(format!("{name}.wasm"));
-    assert!(
-        wasm.is_file(),
-        "{} is missing: build it with `scripts/plugins.sh --install --lang js-sdk`",
-        wasm.display()
-    );
-    let dir = plugins_dir();
-    std::fs::copy(
-        built.join(format!("{name}.toml")),
-        dir.path().join(format!("{name}.toml")),
-    )
-    .expect("the manifest build.sh wrote from routing.js");
-    std::fs::copy(&wasm, dir.path().join(format!("{name}.wasm"))).expect("copy plugin");
-    let _one_at_a_time = START.lock().unwrap_or_else(|p| p.into_inner());
-    let server = TestServer::start(dir.path(), &[]);
-    (dir, server)
-}
-
-/// Wait for a line the plugin wrote with console.log containing `needle`.
-async fn wait_print(server: &TestServer, plugin: &str, needle: &str) {
-    let tag = format!("plugin=\"{plugin}\"");
-    let start = std::time::Instant::now();
-    while start.elapsed() < WAIT {
-        if server
-            .logs()
-            .lines()
-            .any(|l| l.contains(needle) && l.contains(&tag) && l.contains("stream=\"stdout\""))
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!(
-        "no line printed by {plugin} containing {needle:?}; log:\n{}",
-        server.logs()
-    );
-}
-
-async fn next_json(ws: &mut Ws) -> Value {
-    match recv(ws).await {
-        Message::Text(t) => serde_json::from_str(t.as_str()).expect("JSON"),
-        other => panic!("expected a JSON text message, got {other:?}"),
-    }
-}
-
-async fn nothing_for(ws: &mut Ws, who: &str) {
-    if let Ok(got) = tokio::time::timeout(QUIET, ws.next()).await {
-        panic!("{who} should have received nothing, got {got:?}");
-    }
-}
-
-async fn close_with(ws: &mut Ws, code: u16) -> u16 {
-    ws.close(Some(CloseFrame {
-        code: CloseCode::from(code),
-        reason: "".into(),
-    }))
-    .await
-    .expect("close");
-    closed(ws).await.0
+    sdk::serve_built(name, "js-sdk")
 }
 
 /// The echo on the SDK sends text back as text and binary as binary,

@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub mod redis;
+pub mod sdk;
 
 /// A client connection.
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
