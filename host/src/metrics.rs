@@ -132,6 +132,8 @@ pub fn global() -> &'static Metrics {
 pub struct PluginMetrics {
     /// Open connections of the plugin.
     pub open: Gauge,
+    /// Connections of the plugin upgraded since start.
+    pub upgraded: Counter,
     /// Messages from clients.
     pub received: Counter,
     /// Messages to clients.
@@ -163,6 +165,15 @@ pub struct Snapshot {
     pub layer_received: u64,
     /// Losses by kind.
     pub losses: Vec<(&'static str, u64)>,
+}
+
+/// Add one to `plugin`'s counter of `family`.
+fn count(family: &Family<PluginLabel, Counter>, plugin: &str) {
+    family
+        .get_or_create(&PluginLabel {
+            plugin: plugin.to_owned(),
+        })
+        .inc();
 }
 
 fn gauge_of(v: u64) -> i64 {
@@ -318,21 +329,13 @@ impl Metrics {
         };
         PluginMetrics {
             open: self.connections_open.get_or_create_owned(&l),
+            upgraded: self.connections.get_or_create_owned(&l),
             received: self.messages_received.get_or_create_owned(&l),
             sent: self.messages_sent.get_or_create_owned(&l),
             bytes_received: self.bytes_received.get_or_create_owned(&l),
             bytes_sent: self.bytes_sent.get_or_create_owned(&l),
             dropped: self.outbound_dropped.get_or_create_owned(&l),
         }
-    }
-
-    /// A connection of `plugin` was upgraded.
-    pub fn connected(&self, plugin: &str) {
-        self.connections
-            .get_or_create(&PluginLabel {
-                plugin: plugin.to_owned(),
-            })
-            .inc();
     }
 
     /// A handshake was answered without an upgrade.
@@ -360,29 +363,17 @@ impl Metrics {
 
     /// A new version of `plugin` is in service.
     pub fn reloaded(&self, plugin: &str) {
-        self.reloads
-            .get_or_create(&PluginLabel {
-                plugin: plugin.to_owned(),
-            })
-            .inc();
+        count(&self.reloads, plugin);
     }
 
     /// The file of `plugin` was refused.
     pub fn refused(&self, plugin: &str) {
-        self.refused
-            .get_or_create(&PluginLabel {
-                plugin: plugin.to_owned(),
-            })
-            .inc();
+        count(&self.refused, plugin);
     }
 
     /// A message for one of `plugin`'s clients was lost to a full queue.
     pub fn outbound_dropped(&self, plugin: &str) {
-        self.outbound_dropped
-            .get_or_create(&PluginLabel {
-                plugin: plugin.to_owned(),
-            })
-            .inc();
+        count(&self.outbound_dropped, plugin);
     }
 
     /// The counter of `plugin`'s dropped log lines.

@@ -35,6 +35,7 @@ struct OpenSocket<'a>(&'a super::Stats, &'a PluginMetrics);
 impl<'a> OpenSocket<'a> {
     fn new(stats: &'a super::Stats, metrics: &'a PluginMetrics) -> OpenSocket<'a> {
         stats.websockets.fetch_add(1, Ordering::Relaxed);
+        metrics.upgraded.inc();
         metrics.open.inc();
         OpenSocket(stats, metrics)
     }
@@ -222,7 +223,6 @@ impl Connection {
         drop((key, subprotocol, headers));
         let ctx = &*self.ctx;
         let plugin = &*self.session.plugin.name;
-        metrics::global().connected(plugin);
         let counters = metrics::global().plugin(plugin);
         let _open = OpenSocket::new(&ctx.stats, &counters);
         let ws = WebSocketStream::from_partially_read(
