@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # RFC 6455 conformance: run the Autobahn|Testsuite fuzzing client against the
-# echo plugin served by a release build of wasmsock on 127.0.0.1.
+# echo plugin served by a release build of wasmsock on 127.0.0.1
+# (WASMSOCK_PROFILE=dev: a debug build, as CI runs it).
 #
 #   scripts/autobahn.sh [OUTDIR]      (default OUTDIR: target/autobahn)
 #
@@ -40,10 +41,11 @@ fi
 # Only the Rust plugins: the suite talks to /echo, and the Python and
 # JavaScript ones would take the server minutes to compile at start.
 "$root/scripts/build-plugins.sh" --rust-only "$out/plugins" 2>/dev/null
-cargo build -q --release -p wasmsock --manifest-path "$root/Cargo.toml"
+. "$root/scripts/profile.sh"
+cargo build -q --profile "$profile" -p wasmsock --manifest-path "$root/Cargo.toml"
 
 log=$out/server.log
-RUST_LOG=warn "$root/target/release/wasmsock" serve --plugins "$out/plugins" \
+RUST_LOG=warn "$bin_dir/wasmsock" serve --plugins "$out/plugins" \
   --listen 127.0.0.1:0 >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
