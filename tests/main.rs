@@ -27,6 +27,7 @@ mod languages;
 mod layer;
 mod leaks;
 mod limits;
+mod live_upgrade;
 mod metrics;
 mod pool;
 mod properties;

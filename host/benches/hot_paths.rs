@@ -23,7 +23,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use wasmsock::config::{InstanceMode, Manifest, PluginDefaults};
 use wasmsock::internals::{
     build_scope, compile, spawn, Batch, CallBudget, ConnMap, ConnectOutcome, Connections,
-    HostState, LogBudget, Message, Outbound, Outbox, Request, RequestHead, ShardSpec,
+    HostState, LogBudget, Message, Outbound, Outbox, Request, RequestHead, Served, ShardSpec,
 };
 use wasmsock::routing::{RoutePattern, RouteTable};
 use wasmsock::runtime::WasmEngine;
@@ -189,7 +189,14 @@ fn bench_guest(c: &mut Criterion) {
     let state = HostState {
         plugin: "echo".into(),
         config: Arc::new(BTreeMap::new()),
-        conns: ConnMap::from_iter([(1u64, outbox.clone())]),
+        conns: ConnMap::from_iter([(
+            1u64,
+            Served {
+                outbox: outbox.clone(),
+                kept: Default::default(),
+            },
+        )]),
+        attachment_max: 64 << 10,
         connections: Connections::new(),
         max_message_size: 16 << 20,
         takes_events: false,

@@ -17,6 +17,13 @@ pub const ABNORMAL: u16 = 1006;
 pub const QUEUE_FULL: u16 = 1008;
 /// Internal error: the plugin instance serving the connection failed.
 pub const INTERNAL_ERROR: u16 = 1011;
+/// Service restart: a new version of the plugin did not take the
+/// connection over (a drain ended, `on_reload = "close"`, or `on-adopt`
+/// said no).
+pub const SERVICE_RESTART: u16 = 1012;
+/// Try again later: the host had no room for an instance to take the
+/// connection over.
+pub const TRY_AGAIN_LATER: u16 = 1013;
 
 /// Longest close reason allowed: a control frame payload is at most 125
 /// bytes, two of which carry the code.

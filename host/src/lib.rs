@@ -76,7 +76,7 @@ pub mod internals {
     pub use crate::runtime::log_budget::LogBudget;
     pub use crate::runtime::outbox::{Batch, Outbound, Outbox};
     pub use crate::runtime::shard::{spawn, ConnectOutcome, Request, ShardSpec};
-    pub use crate::runtime::state::{ConnMap, HostState};
+    pub use crate::runtime::state::{ConnMap, HostState, Served};
     pub use crate::server::handshake::{parse_head, HeadError};
     pub use crate::session::scope::{build as build_scope, cookies, subprotocols};
     pub use crate::session::RequestHead;

@@ -54,6 +54,17 @@ pub struct ReasonLabel {
     pub reason: &'static str,
 }
 
+/// Labels of a connection handed to another instance.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MoveLabels {
+    /// The plugin's name.
+    pub plugin: String,
+    /// adopted (the new instance kept it), refused (its `on-adopt` said
+    /// no: closed with 1012), lost (it could not be handed over: closed),
+    /// drained (closed at the end of a drain or by `on_reload = "close"`).
+    pub outcome: &'static str,
+}
+
 /// Label of a layer figure.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabel {
@@ -93,6 +104,11 @@ pub struct Metrics {
     outbound_dropped: Family<PluginLabel, Counter>,
     /// Plugin log lines dropped over the rate limit, per plugin.
     log_lines_dropped: Family<PluginLabel, Counter>,
+    /// Connections handed from one instance to another, per plugin and
+    /// outcome.
+    moves: Family<MoveLabels, Counter>,
+    /// Attachment bytes held for open connections, per plugin.
+    attachment_bytes: Family<PluginLabel, Gauge>,
     /// Copied in at each read: live plugin shards.
     shards: Gauge,
     /// Copied in at each read: resident memory, bytes.
@@ -197,6 +213,8 @@ impl Metrics {
             refused: Family::default(),
             outbound_dropped: Family::default(),
             log_lines_dropped: Family::default(),
+            moves: Family::default(),
+            attachment_bytes: Family::default(),
             shards: Gauge::default(),
             resident: Gauge::default(),
             groups: Family::default(),
@@ -300,6 +318,16 @@ impl Metrics {
             m.layer_connected.clone(),
         );
         r.register(
+            "connections_moved",
+            "Open connections handed from one plugin instance to another (a reload, a failed instance rebuilt), by outcome",
+            m.moves.clone(),
+        );
+        r.register(
+            "attachment_bytes",
+            "Bytes of connection attachments the host holds for a plugin",
+            m.attachment_bytes.clone(),
+        );
+        r.register(
             "layer_hosts",
             "Other hosts alive in the channel layer",
             m.layer_hosts.clone(),
@@ -374,6 +402,23 @@ impl Metrics {
     /// A message for one of `plugin`'s clients was lost to a full queue.
     pub fn outbound_dropped(&self, plugin: &str) {
         count(&self.outbound_dropped, plugin);
+    }
+
+    /// A connection of `plugin` was handed over with this outcome.
+    pub fn moved(&self, plugin: &str, outcome: &'static str) {
+        self.moves
+            .get_or_create(&MoveLabels {
+                plugin: plugin.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// The gauge of `plugin`'s attachment bytes.
+    pub fn attachment_bytes(&self, plugin: &str) -> Gauge {
+        self.attachment_bytes.get_or_create_owned(&PluginLabel {
+            plugin: plugin.to_owned(),
+        })
     }
 
     /// The counter of `plugin`'s dropped log lines.

@@ -13,11 +13,13 @@ mod grants;
 mod limits;
 mod plugin;
 mod pool;
+mod reload;
 
 pub use grants::{AddrGrant, DirGrant, WasiGrants};
 pub use limits::{GroupQueueFull, Limits, LimitsFile};
 pub use plugin::{InstanceMode, Manifest, PluginDefaults, QuarantinePolicy};
 pub use pool::{PoolFile, PoolSettings, DEFAULT_TABLE_ELEMENTS};
+pub use reload::{OnReload, ReloadPolicy, DEFAULT_ATTACHMENT_MAX_BYTES};
 
 /// A configuration file that could not be used.
 #[derive(Debug, thiserror::Error)]

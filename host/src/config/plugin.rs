@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::grants::{GrantsFile, WasiGrants};
+use super::reload::{OnReload, ReloadPolicy};
 use super::{check_range, parse_toml, read, ConfigError};
 use crate::routing::{PatternError, RoutePattern};
 
@@ -146,6 +147,9 @@ struct ManifestFile {
     quarantine_after: Option<u64>,
     quarantine_window_ms: Option<u64>,
     quarantine_ms: Option<u64>,
+    on_reload: Option<OnReload>,
+    drain_timeout_ms: Option<u64>,
+    attachment_max_bytes: Option<u64>,
     config: BTreeMap<String, toml::Value>,
     wasi: GrantsFile,
 }
@@ -183,6 +187,9 @@ pub struct Manifest {
     pub log_lines_per_second: u32,
     /// When failures quarantine the plugin.
     pub quarantine: QuarantinePolicy,
+    /// What a reload does to its open connections, and their attachments'
+    /// cap.
+    pub reload: ReloadPolicy,
     /// Values the plugin reads through the `config` interface.
     pub config: BTreeMap<String, String>,
     /// What the plugin may reach through WASI.
@@ -210,6 +217,7 @@ impl Manifest {
                 window: Duration::from_millis(defaults.quarantine_window_ms),
                 base: Duration::from_millis(defaults.quarantine_ms),
             },
+            reload: ReloadPolicy::default(),
             config: BTreeMap::new(),
             wasi: WasiGrants::default(),
         })
@@ -277,6 +285,12 @@ impl Manifest {
                 })
                 .collect::<Result<_, _>>()?;
         }
+        manifest.reload = ReloadPolicy::from_keys(
+            path,
+            file.on_reload,
+            file.drain_timeout_ms,
+            file.attachment_max_bytes,
+        )?;
         if let Some(max) = file.max_connections {
             check_range(path, "max_connections", max, 1, 10_000_000)?;
             manifest.max_connections = Some(max);
@@ -345,6 +359,25 @@ mod tests {
             .expect_err("array config")
             .to_string();
         assert!(e.contains("config.x"), "{e}");
+    }
+
+    #[test]
+    fn reload_keys_are_read_and_checked() {
+        let m = parse("on_reload = \"close\"\ndrain_timeout_ms = 250\nattachment_max_bytes = 100")
+            .expect("valid");
+        assert_eq!(m.reload.on_reload, Some(OnReload::Close));
+        assert_eq!(m.reload.drain_timeout, Some(Duration::from_millis(250)));
+        assert_eq!(m.reload.attachment_max_bytes, 100);
+        let d = parse("").expect("valid");
+        assert_eq!(d.reload.mode(true), OnReload::Adopt);
+        assert_eq!(d.reload.mode(false), OnReload::Drain);
+        assert_eq!(d.reload.attachment_max_bytes, 64 << 10);
+        let e = parse("on_reload = \"swap\"")
+            .expect_err("bad mode")
+            .to_string();
+        assert!(e.contains("on_reload") && e.contains("adopt"), "{e}");
+        let e = parse("drain_timeout_ms = 0").expect_err("zero").to_string();
+        assert!(e.contains("`drain_timeout_ms`"), "{e}");
     }
 
     #[test]

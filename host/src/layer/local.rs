@@ -157,6 +157,25 @@ impl<M: Clone> Groups<M> {
         keys
     }
 
+    /// Reach `conn` through `member` in every group it is in, from now on:
+    /// it moved to another instance (a reload, or a failed one rebuilt).
+    pub fn update(&self, conn: u64, member: &M) {
+        let stripe = self.stripe(conn);
+        let Some(keys) = stripe.get(&conn) else {
+            return;
+        };
+        let mut groups = lock(&self.groups);
+        for (plugin, group) in keys {
+            let Some(g) = groups.get_mut(plugin).and_then(|p| p.get_mut(group)) else {
+                continue;
+            };
+            if let Some(slot) = g.members.iter_mut().find(|(id, _)| *id == conn) {
+                slot.1 = member.clone();
+                g.snapshot = None;
+            }
+        }
+    }
+
     fn remove_member(&self, groups: &mut GroupMap<M>, plugin: &str, group: &str, conn: u64) {
         let Some(of_plugin) = groups.get_mut(plugin) else {
             return;

@@ -3,6 +3,7 @@
 //! for each changed name; connections look routes up without locking.
 
 pub mod check;
+mod fate;
 pub mod loader;
 mod plugin;
 pub mod watcher;
@@ -22,8 +23,9 @@ use crate::runtime::connections::{new_host_id, Connections};
 
 pub use crate::layer::RedisError;
 use crate::runtime::WasmEngine;
+pub use fate::Fate;
 use loader::{LoadError, LoadSpec};
-pub use plugin::{ConnSlot, Plugin};
+pub use plugin::{ConnSlot, OnVersion, Plugin};
 
 /// Why a plugin was not (re)loaded; the previous version, if any, still serves.
 #[derive(Debug, thiserror::Error)]
@@ -336,8 +338,11 @@ impl Registry {
         if current.is_some() {
             crate::metrics::global().reloaded(name);
         }
-        lock(&self.plugins).insert(name.to_string(), plugin);
+        lock(&self.plugins).insert(name.to_string(), plugin.clone());
         self.rebuild_routes();
+        if let Some(old) = current {
+            old.replaced_by(&plugin);
+        }
         Ok(())
     }
 
@@ -383,6 +388,7 @@ impl Registry {
                 routes.join(", ")
             );
             self.rebuild_routes();
+            p.removed();
         }
         lock(&self.errors).remove(name);
     }

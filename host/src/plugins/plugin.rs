@@ -5,8 +5,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::{watch, Semaphore};
+
+use super::fate::Fate;
 use super::loader::Loaded;
-use crate::config::{InstanceMode, Manifest};
+use crate::config::{InstanceMode, Manifest, OnReload};
 use crate::runtime::health::Health;
 use crate::runtime::shard::{self, ShardHandle, ShardSpec};
 
@@ -30,6 +33,44 @@ pub struct Plugin {
     shards: Vec<ShardHandle>,
     /// Connections held by every version of this plugin, for its limit.
     pub(crate) active: Arc<AtomicUsize>,
+    /// Connections on this version now (admitted here or moved here).
+    live: AtomicUsize,
+    /// What its connections do once it is no longer in force; each
+    /// connection task watches it.
+    pub(super) fate: watch::Sender<Fate>,
+    /// Hand-overs into this version at once: a reload moves connections in
+    /// batches of this many, so the new shards keep serving the ones that
+    /// already moved meanwhile.
+    moving: Semaphore,
+}
+
+/// Hand-overs into one version at a time.
+const MOVES_AT_ONCE: usize = 32;
+
+/// A connection's hold on the version that serves it: counted in
+/// [`Plugin::live`] while it lasts, and keeping the version alive.
+#[derive(Debug)]
+pub struct OnVersion(Arc<Plugin>);
+
+impl OnVersion {
+    /// Count a connection on `plugin`.
+    pub fn new(plugin: Arc<Plugin>) -> OnVersion {
+        plugin.live.fetch_add(1, Ordering::Relaxed);
+        OnVersion(plugin)
+    }
+}
+
+impl std::ops::Deref for OnVersion {
+    type Target = Arc<Plugin>;
+    fn deref(&self) -> &Arc<Plugin> {
+        &self.0
+    }
+}
+
+impl Drop for OnVersion {
+    fn drop(&mut self) {
+        self.0.live.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A place under a plugin's connection limit, given back on drop.
@@ -73,7 +114,39 @@ impl Plugin {
             spec: loaded.spec,
             shards,
             active,
+            live: AtomicUsize::new(0),
+            fate: watch::Sender::new(Fate::Serving),
+            moving: Semaphore::new(MOVES_AT_ONCE),
         }
+    }
+
+    /// Connections on this version now.
+    pub fn live(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// Follow this version's fate; the first `changed()` fires at once, so
+    /// a fate decided before the watch began is not missed.
+    pub fn watch(&self) -> watch::Receiver<Fate> {
+        let mut rx = self.fate.subscribe();
+        rx.mark_changed();
+        rx
+    }
+
+    /// True if the plugin exports `adopt-handler`.
+    pub fn adopts(&self) -> bool {
+        self.spec.pre.adopts()
+    }
+
+    /// What a reload to this version does to the connections of the one
+    /// it replaces.
+    pub fn reload_mode(&self) -> OnReload {
+        self.manifest.reload.mode(self.adopts())
+    }
+
+    /// Wait for a turn to move a connection into this version.
+    pub async fn move_turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.moving.acquire().await.ok()
     }
 
     /// Take a place under the plugin's connection limit, if one is free.

@@ -28,13 +28,28 @@ pub mod optional {
     });
 }
 
+/// `adopt-handler`, bound apart from `event-handler`: a consumer may export
+/// either one without the other.
+pub mod optional_adopt {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "optional-adopt",
+        exports: { default: async },
+        with: { "wasmsock:plugin/types": super::wasmsock::plugin::types },
+    });
+}
+
 pub use self::optional::exports::wasmsock::plugin::event_handler::Guest as EventHandler;
+pub use self::optional_adopt::exports::wasmsock::plugin::adopt_handler::Guest as AdoptHandler;
 pub use self::wasmsock::plugin::types::{
     Accept, CloseInfo, Error as ImportError, Level, Message, Reject, Scope,
 };
 
 /// The name under which a component exports `event-handler`.
 const EVENT_HANDLER: &str = "wasmsock:plugin/event-handler@0.1.0";
+
+/// The name under which a component exports `adopt-handler`.
+const ADOPT_HANDLER: &str = "wasmsock:plugin/adopt-handler@0.1.0";
 
 /// A linked component with its exports looked up: what every instance of a
 /// plugin version is made from.
@@ -45,6 +60,8 @@ pub struct PluginPre<T: 'static> {
     consumer: ConsumerIndices,
     /// Where `event-handler` is, if the component exports it.
     events: Option<optional::OptionalExportsIndices>,
+    /// Where `adopt-handler` is, if the component exports it.
+    adopt: Option<optional_adopt::OptionalAdoptIndices>,
 }
 
 impl<T: 'static> Clone for PluginPre<T> {
@@ -53,6 +70,7 @@ impl<T: 'static> Clone for PluginPre<T> {
             instance_pre: self.instance_pre.clone(),
             consumer: self.consumer.clone(),
             events: self.events.clone(),
+            adopt: self.adopt.clone(),
         }
     }
 }
@@ -63,6 +81,8 @@ pub struct PluginExports {
     pub consumer: Consumer,
     /// `event-handler`, if the plugin takes events.
     pub events: Option<optional::OptionalExports>,
+    /// `adopt-handler`, if the plugin takes over connections.
+    pub adopt: Option<optional_adopt::OptionalAdopt>,
 }
 
 impl PluginExports {
@@ -71,6 +91,13 @@ impl PluginExports {
         self.events
             .as_ref()
             .map(|e| e.wasmsock_plugin_event_handler())
+    }
+
+    /// The plugin's `adopt-handler`, if it has one.
+    pub fn adopt_handler(&self) -> Option<&AdoptHandler> {
+        self.adopt
+            .as_ref()
+            .map(|a| a.wasmsock_plugin_adopt_handler())
     }
 }
 
@@ -87,10 +114,18 @@ impl<T: Send + 'static> PluginPre<T> {
             Some(_) => Some(optional::OptionalExportsIndices::new(&instance_pre)?),
             None => None,
         };
+        let adopt = match instance_pre
+            .component()
+            .get_export_index(None, ADOPT_HANDLER)
+        {
+            Some(_) => Some(optional_adopt::OptionalAdoptIndices::new(&instance_pre)?),
+            None => None,
+        };
         Ok(PluginPre {
             instance_pre,
             consumer,
             events,
+            adopt,
         })
     }
 
@@ -102,6 +137,11 @@ impl<T: Send + 'static> PluginPre<T> {
     /// True if the plugin exports `event-handler`.
     pub fn takes_events(&self) -> bool {
         self.events.is_some()
+    }
+
+    /// True if the plugin exports `adopt-handler`.
+    pub fn adopts(&self) -> bool {
+        self.adopt.is_some()
     }
 
     /// A new instance in `store`, with its exports.
@@ -116,6 +156,14 @@ impl<T: Send + 'static> PluginPre<T> {
             Some(i) => Some(i.load(&mut store, &instance)?),
             None => None,
         };
-        Ok(PluginExports { consumer, events })
+        let adopt = match &self.adopt {
+            Some(i) => Some(i.load(&mut store, &instance)?),
+            None => None,
+        };
+        Ok(PluginExports {
+            consumer,
+            events,
+            adopt,
+        })
     }
 }

@@ -166,6 +166,23 @@ impl Connections {
         self.stripe(id).get(&id).cloned()
     }
 
+    /// Connection `id` is now served by another instance (`shard`, of
+    /// `version`, whose counters are `health`): group traffic and events
+    /// go there from now on.
+    pub fn relink(&self, id: u64, shard: ShardHandle, version: u64, health: Arc<Health>) {
+        let entry = {
+            let mut stripe = self.stripe(id);
+            let Some(entry) = stripe.get_mut(&id) else {
+                return;
+            };
+            entry.shard = shard;
+            entry.version = version;
+            entry.health = health;
+            entry.clone()
+        };
+        self.groups.update(id, &entry);
+    }
+
     /// The groups of these connections.
     pub fn groups(&self) -> &GroupTable {
         &self.groups

@@ -3,6 +3,7 @@
 //! instance owned by one task), each connection's outbound queue and the
 //! registry of every connection.
 
+mod adopt;
 pub(crate) mod bindings;
 pub(crate) mod budget;
 mod calls;
@@ -14,6 +15,7 @@ mod imports;
 pub(crate) mod log_budget;
 pub(crate) mod outbox;
 pub mod pool;
+pub(crate) mod request;
 pub(crate) mod shard;
 pub(crate) mod state;
 mod stdio;

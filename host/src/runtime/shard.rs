@@ -11,22 +11,23 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use wasmtime::Store;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
-use super::bindings::{Accept, CloseInfo, Message, PluginPre, Reject, Scope};
+use super::adopt::{self, Moved};
+use super::bindings::PluginPre;
 use super::budget::CallBudget;
 use super::calls::{self, CallTimes};
 use super::connections::Connections;
 use super::engine::WasmEngine;
 use super::health::Health;
 use super::log_budget::LogBudget;
-use super::outbox::{Outbound, Outbox};
-use super::state::{ConnMap, HostState};
+use super::request::refuse;
+pub use super::request::{ConnectOutcome, Released, Request, ShardHandle};
+use super::state::{ConnMap, HostState, Kept, Served};
 use super::stdio::LogStream;
 use super::DeadlineExceeded;
-use crate::close;
 use crate::config::WasiGrants;
 
 /// Requests a shard can queue before senders wait: the backpressure that
@@ -57,6 +58,12 @@ pub struct ShardSpec {
     pub health: Arc<Health>,
     /// Every connection of the server and their groups.
     pub connections: Arc<Connections>,
+    /// The largest attachment a connection may have, in bytes.
+    pub attachment_max: usize,
+    /// True when the plugin's connections move to a fresh instance after
+    /// a failed one (`on_reload` is adopt, by the manifest or because the
+    /// plugin exports `adopt-handler`) instead of closing with it.
+    pub moves: bool,
     /// Where the shards' log lines go (the plugin's and the host's about
     /// it): the global subscriber when `None`; the test harness captures
     /// them with its own.
@@ -90,8 +97,22 @@ pub async fn all_stopped() {
 
 /// A live instance and its store.
 pub struct Instance {
-    store: Store<HostState>,
-    exports: super::bindings::PluginExports,
+    /// The store, whose data holds the connections it serves.
+    pub(super) store: Store<HostState>,
+    /// Its exports.
+    pub(super) exports: super::bindings::PluginExports,
+}
+
+impl Instance {
+    /// Start the CPU budget of a call and forget an earlier refused growth.
+    pub(super) fn start_call(&mut self, budget: Duration) {
+        let data = self.store.data_mut();
+        data.budget = CallBudget::start(budget);
+        data.limits.refused = false;
+        // Count ticks from now, so a shard that sat idle does not yield on
+        // the first check of its next call.
+        self.store.set_epoch_deadline(1);
+    }
 }
 
 impl ShardSpec {
@@ -104,6 +125,7 @@ impl ShardSpec {
         max_message_size: usize,
         connections: Arc<Connections>,
     ) -> ShardSpec {
+        let moves = manifest.reload.mode(pre.adopts()) == crate::config::OnReload::Adopt;
         ShardSpec {
             engine,
             pre,
@@ -116,6 +138,8 @@ impl ShardSpec {
             grants: manifest.wasi.clone(),
             health: Arc::new(Health::new(manifest.quarantine)),
             connections,
+            attachment_max: manifest.reload.attachment_max_bytes,
+            moves,
             log: None,
         }
     }
@@ -177,6 +201,7 @@ impl ShardSpec {
             plugin: self.plugin.clone(),
             config: self.config.clone(),
             conns: ConnMap::default(),
+            attachment_max: self.attachment_max,
             connections: self.connections.clone(),
             max_message_size: self.max_message_size,
             takes_events: self.pre.takes_events(),
@@ -198,7 +223,7 @@ impl ShardSpec {
 }
 
 /// Turn a wasmtime error into one that says what happened in plain words.
-fn describe(e: wasmtime::Error, budget: Duration) -> anyhow::Error {
+pub(super) fn describe(e: wasmtime::Error, budget: Duration) -> anyhow::Error {
     let deadline = e.downcast_ref::<DeadlineExceeded>().is_some();
     let e = anyhow::Error::from(e);
     if deadline {
@@ -211,7 +236,7 @@ fn describe(e: wasmtime::Error, budget: Duration) -> anyhow::Error {
 }
 
 /// A failure in a few words: the error chain without wasm backtraces.
-fn summary(e: &anyhow::Error) -> String {
+pub(super) fn summary(e: &anyhow::Error) -> String {
     let parts: Vec<String> = e
         .chain()
         .map(|c| c.to_string())
@@ -220,129 +245,16 @@ fn summary(e: &anyhow::Error) -> String {
     crate::text::one_line(&parts.join(": "))
 }
 
-/// What a plugin answered to `on-connect`.
-#[derive(Debug)]
-pub enum ConnectOutcome {
-    /// Upgrade.
-    Accept(Accept),
-    /// Answer with this HTTP response.
-    Reject(Reject),
-    /// The plugin failed (trap, deadline, no instance): answer 500.
-    Failed,
-    /// The host had no room for an instance (the per-connection pool is
-    /// full, or memory or mappings ran out): answer 503. Not the plugin's
-    /// failure.
-    NoRoom,
-}
-
-/// A request to a shard.
-pub enum Request {
-    /// Call `on-connect`; the connection is registered with the instance
-    /// first, so the plugin may send to it at once.
-    Connect {
-        /// Connection id.
-        conn: u64,
-        /// What the plugin learns about the request.
-        scope: Scope,
-        /// Where the plugin's sends for this connection go.
-        outbox: Arc<Outbox>,
-        /// Where the answer goes.
-        reply: oneshot::Sender<ConnectOutcome>,
-    },
-    /// Call `on-message`.
-    Message {
-        /// Connection id.
-        conn: u64,
-        /// The message.
-        message: Message,
-    },
-    /// Call `on-disconnect` and forget the connection.
-    Disconnect {
-        /// Connection id.
-        conn: u64,
-        /// How it ended.
-        info: CloseInfo,
-    },
-    /// Call `on-event`, if the plugin exports `event-handler`.
-    Event {
-        /// Connection id.
-        conn: u64,
-        /// The group it was sent to; `None` for a send to the address.
-        group: Option<Arc<str>>,
-        /// The event, shared by every member it goes to.
-        event: Arc<Message>,
-    },
-    /// Call `on-gap`, if the plugin exports `event-handler`.
-    Gap {
-        /// Connection id.
-        conn: u64,
-        /// The group that lost traffic.
-        group: Arc<str>,
-        /// How many messages and events were lost.
-        lost: u64,
-    },
-    /// Answer once every earlier request has been handled (the test harness
-    /// waits on this so that a call's effects are visible when it returns).
-    Flush {
-        /// Signalled when the shard reaches this request.
-        done: oneshot::Sender<()>,
-    },
-}
-
-/// The sending side of a shard's inbox. The shard task ends when every
-/// handle is dropped (its plugin version is unloaded and its connections
-/// have closed).
-#[derive(Clone, Debug)]
-pub struct ShardHandle {
-    tx: mpsc::Sender<Request>,
-}
-
-impl ShardHandle {
-    /// A handle on a bare channel, for unit tests of what holds handles.
-    #[cfg(test)]
-    pub(crate) fn from_sender(tx: mpsc::Sender<Request>) -> ShardHandle {
-        ShardHandle { tx }
-    }
-
-    /// Queue a request, waiting while the inbox is full. Fails only if the
-    /// shard task is gone.
-    pub async fn send(&self, req: Request) -> Result<(), ShardGone> {
-        self.tx.send(req).await.map_err(|_| ShardGone)
-    }
-
-    /// Queue a request if the inbox has room, without waiting: group
-    /// traffic never waits on a busy shard.
-    pub fn offer(&self, req: Request) -> super::delivery::Delivered {
-        use super::delivery::Delivered;
-        match self.tx.try_send(req) {
-            Ok(()) => Delivered::Queued,
-            Err(mpsc::error::TrySendError::Full(_)) => Delivered::Dropped,
-            Err(mpsc::error::TrySendError::Closed(_)) => Delivered::Gone,
-        }
-    }
-
-    /// Wait for room in the inbox, then queue with the slot. Unlike
-    /// [`send`](Self::send), nothing is held while waiting, which keeps the
-    /// future of every idle connection small.
-    pub async fn reserve(&self) -> Result<mpsc::Permit<'_, Request>, ShardGone> {
-        self.tx.reserve().await.map_err(|_| ShardGone)
-    }
-}
-
-/// The shard task has ended.
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("the plugin shard has stopped")]
-pub struct ShardGone;
-
 /// Start a shard task, optionally with an instance already built (the one
 /// that proved the plugin instantiates). Its log lines go where the spec
 /// says.
 pub fn spawn(spec: Arc<ShardSpec>, instance: Option<Instance>) -> ShardHandle {
     use tracing::instrument::WithSubscriber as _;
     let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
+    let me = tx.downgrade();
     match spec.log.clone() {
-        Some(dispatch) => tokio::spawn(run(spec, instance, rx).with_subscriber(dispatch)),
-        None => tokio::spawn(run(spec, instance, rx)),
+        Some(dispatch) => tokio::spawn(run(spec, instance, rx, me).with_subscriber(dispatch)),
+        None => tokio::spawn(run(spec, instance, rx, me)),
     };
     ShardHandle { tx }
 }
@@ -371,24 +283,49 @@ async fn run(
     spec: Arc<ShardSpec>,
     mut instance: Option<Instance>,
     mut rx: mpsc::Receiver<Request>,
+    me: mpsc::WeakSender<Request>,
 ) {
     let _live = LiveShard::new(spec.health.clone());
     let times = CallTimes::new(spec.plugin.clone());
+    let mut moved = Moved::default();
     while let Some(req) = rx.recv().await {
-        if let Request::Flush { done } = req {
-            let _ = done.send(());
-            continue;
+        let req = match req {
+            Request::Flush { done } => {
+                let _ = done.send(());
+                continue;
+            }
+            Request::Release {
+                conn,
+                to,
+                version,
+                reply,
+            } => {
+                let served = instance
+                    .as_mut()
+                    .and_then(|i| i.store.data_mut().conns.remove(&conn));
+                let _ =
+                    reply.send(adopt::release(&spec, &mut moved, conn, served, to, version).await);
+                continue;
+            }
+            req => req,
+        };
+        let req = match moved.forward(req, instance.as_ref()) {
+            Some(req) => req,
+            None => continue,
+        };
+        if rx.is_empty() {
+            moved.prune(&spec.connections, &me);
         }
         if instance.is_none() {
             if spec.health.quarantined().is_some() {
-                refuse(req, ConnectOutcome::Failed);
+                refuse(&spec.plugin, req, ConnectOutcome::Failed);
                 continue;
             }
             match spec.instantiate().await {
                 Ok(i) => instance = Some(i),
                 Err(e) if super::pool::host_resource(&e) => {
                     super::pool::note_refused(&spec.plugin, &summary(&e));
-                    refuse(req, ConnectOutcome::NoRoom);
+                    refuse(&spec.plugin, req, ConnectOutcome::NoRoom);
                     continue;
                 }
                 Err(e) => {
@@ -396,7 +333,7 @@ async fn run(
                     tracing::error!(plugin = &*spec.plugin, "cannot instantiate plugin: {why}");
                     crate::metrics::global().failed(&spec.plugin, "instantiate");
                     failed(&spec, &why);
-                    refuse(req, ConnectOutcome::Failed);
+                    refuse(&spec.plugin, req, ConnectOutcome::Failed);
                     continue;
                 }
             }
@@ -405,39 +342,18 @@ async fn run(
             continue;
         };
         let started = times.start(req.export());
-        let result = handle(&spec, inst, req).await;
+        let result = handle(&spec, inst, req, &me).await;
         calls::finish(started);
         if let Err((conn, e)) = result {
-            let kind = calls::failure_kind(&e, inst.store.data().limits.refused);
-            crate::metrics::global().failed(&spec.plugin, kind);
-            let e = describe(e, spec.call_timeout);
-            let why = crate::text::one_line(&format!("{e:?}"));
-            let short = summary(&e);
-            // The host running out (a fiber stack, memory for the instance)
-            // is not the plugin's doing: the instance is rebuilt all the
-            // same, but the failure does not count toward its quarantine.
-            let blameless = super::pool::host_resource(&e);
-            if blameless {
-                tracing::warn!(plugin = &*spec.plugin, conn, "the host ran out of resources during a call; closing the instance's connections with 1011 and rebuilding it (not counted against the plugin): {why}");
-            } else {
-                tracing::error!(plugin = &*spec.plugin, conn, "plugin failed; closing its connections with 1011 and rebuilding the instance: {why}");
-            }
-            for (_, outbox) in inst.store.data_mut().conns.drain() {
-                let _ = outbox.push(Outbound::Close {
-                    code: close::INTERNAL_ERROR,
-                    reason: "plugin failed".into(),
-                });
-            }
-            instance = None;
-            if !blameless {
-                failed(&spec, &short);
+            if let Some(broken) = instance.take() {
+                instance = adopt::recover(&spec, broken, conn, e).await;
             }
         }
     }
 }
 
 /// Count a failure of the plugin, and say so if it starts a quarantine.
-fn failed(spec: &ShardSpec, why: &str) {
+pub(super) fn failed(spec: &ShardSpec, why: &str) {
     if let Some(q) = spec.health.record_failure(why) {
         let policy = spec.health.policy();
         tracing::error!(
@@ -450,49 +366,25 @@ fn failed(spec: &ShardSpec, why: &str) {
     }
 }
 
-impl Request {
-    /// The export this request calls, as an index of
-    /// [`calls::EXPORTS`](super::calls::EXPORTS).
-    fn export(&self) -> Option<usize> {
-        match self {
-            Request::Connect { .. } => Some(0),
-            Request::Message { .. } => Some(1),
-            Request::Disconnect { .. } => Some(2),
-            Request::Event { .. } => Some(3),
-            Request::Gap { .. } => Some(4),
-            Request::Flush { .. } => None,
-        }
-    }
-}
-
-/// Answer a request that cannot reach an instance; a connect gets `outcome`.
-fn refuse(req: Request, outcome: ConnectOutcome) {
-    match req {
-        Request::Connect { reply, .. } => {
-            let _ = reply.send(outcome);
-        }
-        Request::Flush { done } => {
-            let _ = done.send(());
-        }
-        Request::Message { .. }
-        | Request::Disconnect { .. }
-        | Request::Event { .. }
-        | Request::Gap { .. } => {}
-    }
-}
-
 async fn handle(
     spec: &ShardSpec,
     inst: &mut Instance,
     req: Request,
+    me: &mpsc::WeakSender<Request>,
 ) -> Result<(), (u64, wasmtime::Error)> {
+    inst.start_call(spec.call_timeout);
+    if let Request::Adopt {
+        conn,
+        served,
+        version,
+    } = req
+    {
+        return adopt::adopt(spec, inst, conn, served, Some((version, me)))
+            .await
+            .map_err(|e| (conn, e));
+    }
     let store = &mut inst.store;
     let handler = inst.exports.consumer.wasmsock_plugin_handler();
-    store.data_mut().budget = CallBudget::start(spec.call_timeout);
-    store.data_mut().limits.refused = false;
-    // Count ticks from now, so a shard that sat idle does not yield on the
-    // first check of its next call.
-    store.set_epoch_deadline(1);
     match req {
         Request::Connect {
             conn,
@@ -500,7 +392,12 @@ async fn handle(
             outbox,
             reply,
         } => {
-            store.data_mut().conns.insert(conn, outbox);
+            let kept = Kept {
+                path: scope.path.clone(),
+                params: scope.params.clone(),
+                attachment: Default::default(),
+            };
+            store.data_mut().conns.insert(conn, Served { outbox, kept });
             match handler.call_on_connect(&mut *store, conn, &scope).await {
                 Ok(Ok(accept)) => {
                     let _ = reply.send(ConnectOutcome::Accept(accept));
@@ -569,5 +466,11 @@ async fn handle(
             let _ = done.send(());
             Ok(())
         }
+        // Handled before an instance is needed (release) or above (adopt).
+        Request::Release { reply, .. } => {
+            let _ = reply.send(Released::NotHeld);
+            Ok(())
+        }
+        Request::Adopt { .. } => Ok(()),
     }
 }

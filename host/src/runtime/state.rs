@@ -21,7 +21,9 @@ pub struct HostState {
     pub config: Arc<BTreeMap<String, String>>,
     /// The connections this instance serves, by id: the only ids its
     /// `send` and `close` may name.
-    pub conns: ConnMap<Arc<Outbox>>,
+    pub conns: ConnMap<Served>,
+    /// The largest attachment a connection may have, in bytes.
+    pub attachment_max: usize,
     /// Every connection of the server and their groups: what `groups`
     /// acts on.
     pub connections: Arc<Connections>,
@@ -48,6 +50,62 @@ impl WasiView for HostState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+/// What an instance holds for one connection it serves.
+#[derive(Debug)]
+pub struct Served {
+    /// Where the plugin's sends to it go.
+    pub outbox: Arc<Outbox>,
+    /// What moves with it to the next instance that serves it.
+    pub kept: Kept,
+}
+
+/// What the host keeps for a connection outside the plugin's memory, so
+/// that another instance can take it over (`adopt-handler`): the request's
+/// path and route params, and the plugin's attachment.
+#[derive(Debug, Default)]
+pub struct Kept {
+    /// The request path.
+    pub path: String,
+    /// The route's captured values.
+    pub params: Vec<(String, String)>,
+    /// The plugin's bytes (`attachment.set`).
+    pub attachment: Attachment,
+}
+
+/// A connection's attachment, counted in its plugin's
+/// `wasmsock_attachment_bytes` for as long as it is held.
+#[derive(Debug, Default)]
+pub struct Attachment {
+    /// The bytes; empty until set.
+    bytes: Vec<u8>,
+    /// The gauge they are counted in, once there are any.
+    gauge: Option<prometheus_client::metrics::gauge::Gauge>,
+}
+
+impl Attachment {
+    /// The bytes kept.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Keep `bytes` instead, counted in `plugin`'s gauge.
+    pub fn replace(&mut self, bytes: Vec<u8>, plugin: &str) {
+        let gauge = self
+            .gauge
+            .get_or_insert_with(|| crate::metrics::global().attachment_bytes(plugin));
+        gauge.inc_by(bytes.len() as i64 - self.bytes.len() as i64);
+        self.bytes = bytes;
+    }
+}
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        if let Some(g) = &self.gauge {
+            g.dec_by(self.bytes.len() as i64);
         }
     }
 }

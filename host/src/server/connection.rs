@@ -25,8 +25,10 @@ use crate::metrics::{self, PluginMetrics};
 use crate::plugins::Registry;
 use crate::runtime::bindings::{CloseInfo, Message};
 use crate::runtime::outbox::{Batch, Outbound, Outbox};
-use crate::runtime::shard::{Request, ShardHandle};
-use crate::session::{self, abnormal, Admission, Refusal, RequestHead, Session, Upgrade};
+use crate::runtime::shard::Request;
+use crate::session::{
+    self, abnormal, Admission, Link, Refusal, RequestHead, Session, Turn, Upgrade,
+};
 
 /// Counts an upgraded connection as open until dropped, for the status
 /// and for its plugin's metrics.
@@ -222,8 +224,8 @@ impl Connection {
         }
         drop((key, subprotocol, headers));
         let ctx = &*self.ctx;
-        let plugin = &*self.session.plugin.name;
-        let counters = metrics::global().plugin(plugin);
+        let plugin = self.session.link.plugin.name.clone();
+        let counters = metrics::global().plugin(&plugin);
         let _open = OpenSocket::new(&ctx.stats, &counters);
         let ws = WebSocketStream::from_partially_read(
             ReadAhead::new(stream),
@@ -234,10 +236,11 @@ impl Connection {
         .await;
         let (mut sink, mut source) = ws.split();
         let close_timeout = ctx.limits().close_timeout;
-        let (conn, outbox, shard) = (self.session.id, &*self.session.outbox, &self.session.shard);
+        let (conn, outbox) = (self.session.id, &*self.session.outbox);
+        let link = &mut self.session.link;
 
         let activity = Activity::new();
-        let reader = read_loop(&mut source, conn, shard, &activity, &counters);
+        let reader = read_loop(&mut source, conn, link, outbox, &activity, &counters);
         tokio::pin!(reader);
         let first = {
             let writer = write_loop(&mut sink, outbox, &counters);
@@ -388,12 +391,26 @@ async fn keepalive(activity: &Activity, outbox: &Outbox, limits: &Limits) -> Sil
 async fn read_loop(
     source: &mut Source,
     conn: u64,
-    shard: &ShardHandle,
+    link: &mut Link,
+    outbox: &Outbox,
     activity: &Activity,
     counters: &PluginMetrics,
 ) -> ReadEnd {
+    let mut closing = false;
     loop {
-        let next = source.next().await;
+        let next = tokio::select! {
+            next = source.next() => next,
+            // A reload: move to the new version before reading on, so
+            // nothing read meanwhile overtakes what the old one has queued.
+            () = link.changed(), if !closing => {
+                if let Turn::Close(code, reason) = link.follow(conn).await {
+                    closing = true;
+                    metrics::global().moved(&link.plugin.name, "drained");
+                    let _ = outbox.push(Outbound::Close { code, reason: reason.into() });
+                }
+                continue;
+            }
+        };
         let now = activity.now();
         activity.frame.store(now, Ordering::Relaxed);
         let message = match next {
@@ -411,7 +428,7 @@ async fn read_loop(
         counters.bytes_received.inc_by(message_len(&message));
         // Wait for room first and build the request after: a pending send
         // would hold the request inside every connection's future.
-        let Ok(slot) = shard.reserve().await else {
+        let Ok(slot) = link.shard.reserve().await else {
             return ReadEnd::ShardGone;
         };
         slot.send(Request::Message { conn, message });

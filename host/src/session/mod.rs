@@ -10,6 +10,7 @@
 //! before any upgrade; authentication and middleware belong here too.
 
 mod answer;
+mod link;
 mod request;
 pub mod scope;
 
@@ -21,6 +22,7 @@ use tokio::sync::oneshot;
 
 use answer::allowed_headers;
 pub use answer::{Refusal, Refused};
+pub use link::{Link, Turn};
 pub use request::RequestHead;
 
 use crate::close;
@@ -30,7 +32,7 @@ use crate::routing::{RouteMatch, RouteTable};
 use crate::runtime::bindings::CloseInfo;
 use crate::runtime::connections::{Connections, Entry, Registration};
 use crate::runtime::outbox::Outbox;
-use crate::runtime::shard::{ConnectOutcome, Request, ShardHandle};
+use crate::runtime::shard::{ConnectOutcome, Request};
 
 /// Where admission finds the plugin for a path: the server's registry, or
 /// the harness's table of one plugin.
@@ -71,10 +73,8 @@ pub struct Session {
     pub id: u64,
     /// Its outbound queue: the writer drains it.
     pub outbox: Arc<Outbox>,
-    /// The shard whose instance serves it: messages go here.
-    pub shard: ShardHandle,
-    /// The plugin version that admitted it.
-    pub plugin: Arc<Plugin>,
+    /// The plugin version and shard serving it (a reload can change both).
+    pub link: Link,
     /// Its entry in the connection registry.
     _registration: Registration,
     /// Its place under the plugin's connection limit.
@@ -173,8 +173,7 @@ impl Admission {
         let session = Session {
             id,
             outbox,
-            shard,
-            plugin,
+            link: Link::new(plugin, shard),
             _registration: registration,
             _slot: slot,
         };
@@ -185,7 +184,7 @@ impl Admission {
                     "on-connect chose subprotocol {p:?}, which the client did not offer ({offered:?})"
                 );
                 tracing::error!(
-                    plugin = &*session.plugin.name,
+                    plugin = &*session.link.plugin.name,
                     conn = id,
                     "{why}; answering 500"
                 );
@@ -197,7 +196,7 @@ impl Admission {
                 ));
             }
         }
-        let headers = allowed_headers(&session.plugin.name, accept.headers);
+        let headers = allowed_headers(&session.link.plugin.name, accept.headers);
         let upgrade = Upgrade {
             subprotocol: accept.subprotocol,
             headers,
@@ -215,8 +214,7 @@ impl Session {
         let Session {
             id: conn,
             outbox,
-            shard,
-            plugin: _plugin,
+            link,
             _registration,
             _slot,
         } = self;
@@ -228,7 +226,7 @@ impl Session {
             by_client = info.by_client,
             "connection closed"
         );
-        let _ = shard.send(Request::Disconnect { conn, info }).await;
+        let _ = link.shard.send(Request::Disconnect { conn, info }).await;
     }
 }
 

@@ -90,7 +90,7 @@ impl TestConnection {
     pub(super) fn new(session: Session, upgrade: Upgrade) -> TestConnection {
         TestConnection {
             id: session.id,
-            shard: session.shard.clone(),
+            shard: session.link.shard.clone(),
             outbox: session.outbox.clone(),
             session: Some(session),
             pending: VecDeque::new(),

@@ -15,10 +15,11 @@ fn push_error(e: PushError) -> ImportError {
 
 impl Host for HostState {
     fn send(&mut self, conn: u64, message: Message) -> Result<(), ImportError> {
-        let outbox = self
+        let outbox = &self
             .conns
             .get(&conn)
-            .ok_or(ImportError::UnknownConnection)?;
+            .ok_or(ImportError::UnknownConnection)?
+            .outbox;
         let len = match &message {
             Message::Text(t) => t.len(),
             Message::Binary(b) => b.len(),
@@ -30,10 +31,11 @@ impl Host for HostState {
     }
 
     fn close(&mut self, conn: u64, code: u16, reason: String) -> Result<(), ImportError> {
-        let outbox = self
+        let outbox = &self
             .conns
             .get(&conn)
-            .ok_or(ImportError::UnknownConnection)?;
+            .ok_or(ImportError::UnknownConnection)?
+            .outbox;
         if !close::sendable(code) || reason.len() > close::MAX_REASON {
             return Err(ImportError::InvalidClose);
         }

@@ -1,6 +1,7 @@
 //! Host implementations of the interfaces the `consumer` world imports, one
 //! file per interface, and the function that adds them all to a linker.
 
+mod attachment;
 mod channel;
 mod config;
 mod connection;

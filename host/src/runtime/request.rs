@@ -1,0 +1,214 @@
+//! What a shard is asked to do, and the handle that asks: the requests of
+//! its inbox (calls into the plugin, and the hand-over of a connection from
+//! one instance to another) and what they answer.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::bindings::{Accept, CloseInfo, Message, Reject, Scope};
+use super::outbox::{Outbound, Outbox};
+use super::state::Served;
+use crate::close;
+
+/// What a plugin answered to `on-connect`.
+#[derive(Debug)]
+pub enum ConnectOutcome {
+    /// Upgrade.
+    Accept(Accept),
+    /// Answer with this HTTP response.
+    Reject(Reject),
+    /// The plugin failed (trap, deadline, no instance): answer 500.
+    Failed,
+    /// The host had no room for an instance (the per-connection pool is
+    /// full, or memory or mappings ran out): answer 503. Not the plugin's
+    /// failure.
+    NoRoom,
+}
+
+/// A request to a shard.
+pub enum Request {
+    /// Call `on-connect`; the connection is registered with the instance
+    /// first, so the plugin may send to it at once.
+    Connect {
+        /// Connection id.
+        conn: u64,
+        /// What the plugin learns about the request.
+        scope: Scope,
+        /// Where the plugin's sends for this connection go.
+        outbox: Arc<Outbox>,
+        /// Where the answer goes.
+        reply: oneshot::Sender<ConnectOutcome>,
+    },
+    /// Call `on-message`.
+    Message {
+        /// Connection id.
+        conn: u64,
+        /// The message.
+        message: Message,
+    },
+    /// Call `on-disconnect` and forget the connection.
+    Disconnect {
+        /// Connection id.
+        conn: u64,
+        /// How it ended.
+        info: CloseInfo,
+    },
+    /// Call `on-event`, if the plugin exports `event-handler`.
+    Event {
+        /// Connection id.
+        conn: u64,
+        /// The group it was sent to; `None` for a send to the address.
+        group: Option<Arc<str>>,
+        /// The event, shared by every member it goes to.
+        event: Arc<Message>,
+    },
+    /// Call `on-gap`, if the plugin exports `event-handler`.
+    Gap {
+        /// Connection id.
+        conn: u64,
+        /// The group that lost traffic.
+        group: Arc<str>,
+        /// How many messages and events were lost.
+        lost: u64,
+    },
+    /// Hand connection `conn` to the instance behind `to` (of plugin
+    /// version `version`): take it out of this instance without a call,
+    /// queue [`Request::Adopt`] for `to`, then answer `reply`. Every
+    /// request queued here for it before this one is handled first.
+    Release {
+        /// Connection id.
+        conn: u64,
+        /// The shard that takes it over.
+        to: ShardHandle,
+        /// The version that shard runs.
+        version: u64,
+        /// Answered once the hand-over is queued (or cannot happen).
+        reply: oneshot::Sender<Released>,
+    },
+    /// Serve connection `conn`, which another instance served: call
+    /// `on-adopt` (when exported) with what was kept for it.
+    Adopt {
+        /// Connection id.
+        conn: u64,
+        /// Its outbox and what moves with it.
+        served: Served,
+        /// The version this shard runs, for the connection registry.
+        version: u64,
+    },
+    /// Answer once every earlier request has been handled (the test harness
+    /// waits on this so that a call's effects are visible when it returns).
+    Flush {
+        /// Signalled when the shard reaches this request.
+        done: oneshot::Sender<()>,
+    },
+}
+
+impl Request {
+    /// The export this request calls, as an index of
+    /// [`calls::EXPORTS`](super::calls::EXPORTS).
+    pub(super) fn export(&self) -> Option<usize> {
+        match self {
+            Request::Connect { .. } => Some(0),
+            Request::Message { .. } => Some(1),
+            Request::Disconnect { .. } => Some(2),
+            Request::Event { .. } => Some(3),
+            Request::Gap { .. } => Some(4),
+            Request::Adopt { .. } => Some(5),
+            Request::Release { .. } | Request::Flush { .. } => None,
+        }
+    }
+}
+
+/// Answer a request that cannot reach an instance; a connect gets
+/// `outcome`, a connection handed over is closed (1011, or 1013 when the
+/// host has no room for an instance).
+pub(super) fn refuse(plugin: &str, req: Request, outcome: ConnectOutcome) {
+    match req {
+        Request::Adopt { served, .. } => {
+            let (code, reason) = match outcome {
+                ConnectOutcome::NoRoom => (close::TRY_AGAIN_LATER, "no room for the plugin"),
+                _ => (close::INTERNAL_ERROR, "plugin unavailable"),
+            };
+            crate::metrics::global().moved(plugin, "lost");
+            let _ = served.outbox.push(Outbound::Close {
+                code,
+                reason: reason.into(),
+            });
+        }
+        Request::Release { reply, .. } => {
+            let _ = reply.send(Released::NotHeld);
+        }
+        Request::Connect { reply, .. } => {
+            let _ = reply.send(outcome);
+        }
+        Request::Flush { done } => {
+            let _ = done.send(());
+        }
+        Request::Message { .. }
+        | Request::Disconnect { .. }
+        | Request::Event { .. }
+        | Request::Gap { .. } => {}
+    }
+}
+
+/// What a shard answers to [`Request::Release`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Released {
+    /// The connection is out of this instance; its adoption is queued on
+    /// the new shard, behind nothing of its own.
+    Moved,
+    /// This instance does not serve it (it failed, and the connection is
+    /// being closed): it stays where it is.
+    NotHeld,
+}
+
+/// The sending side of a shard's inbox. The shard task ends when every
+/// handle is dropped (its plugin version is unloaded and its connections
+/// have closed).
+#[derive(Clone, Debug)]
+pub struct ShardHandle {
+    pub(super) tx: mpsc::Sender<Request>,
+}
+
+impl ShardHandle {
+    /// A handle on a bare channel, for unit tests of what holds handles.
+    #[cfg(test)]
+    pub(crate) fn from_sender(tx: mpsc::Sender<Request>) -> ShardHandle {
+        ShardHandle { tx }
+    }
+
+    /// Queue a request, waiting while the inbox is full. Fails only if the
+    /// shard task is gone.
+    pub async fn send(&self, req: Request) -> Result<(), ShardGone> {
+        self.tx.send(req).await.map_err(|_| ShardGone)
+    }
+
+    /// Queue a request if the inbox has room, without waiting: group
+    /// traffic never waits on a busy shard.
+    pub fn offer(&self, req: Request) -> super::delivery::Delivered {
+        use super::delivery::Delivered;
+        match self.tx.try_send(req) {
+            Ok(()) => Delivered::Queued,
+            Err(mpsc::error::TrySendError::Full(_)) => Delivered::Dropped,
+            Err(mpsc::error::TrySendError::Closed(_)) => Delivered::Gone,
+        }
+    }
+
+    /// Wait for room in the inbox, then queue with the slot. Unlike
+    /// [`send`](Self::send), nothing is held while waiting, which keeps the
+    /// future of every idle connection small.
+    pub async fn reserve(&self) -> Result<mpsc::Permit<'_, Request>, ShardGone> {
+        self.tx.reserve().await.map_err(|_| ShardGone)
+    }
+
+    /// True when both handles reach the same shard.
+    pub fn same(&self, other: &ShardHandle) -> bool {
+        self.tx.same_channel(&other.tx)
+    }
+}
+
+/// The shard task has ended.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the plugin shard has stopped")]
+pub struct ShardGone;
