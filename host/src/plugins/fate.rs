@@ -64,6 +64,17 @@ impl Plugin {
         }
     }
 
+    /// This version's standing in a word, for `/status`: serving,
+    /// handing-over, draining or closing.
+    pub fn standing(&self) -> &'static str {
+        match &*self.fate.borrow() {
+            Fate::Serving => "serving",
+            Fate::Replaced(_) => "handing-over",
+            Fate::Draining => "draining",
+            Fate::Close(..) => "closing",
+        }
+    }
+
     fn set_fate(&self, fate: Fate) {
         self.fate.send_replace(fate);
     }

@@ -83,6 +83,8 @@ pub struct Registry {
     routes: ArcSwap<RouteTable<Plugin>>,
     /// Version counter per name survives removal, so versions never repeat.
     versions: Mutex<BTreeMap<String, u64>>,
+    /// Versions replaced or removed, until their last connection has gone.
+    retired: Mutex<Vec<std::sync::Weak<Plugin>>>,
     /// Last refusal per plugin name, cleared by a successful load.
     errors: Mutex<BTreeMap<String, String>>,
     /// The folder's first scan is over: every plugin in it was loaded or
@@ -127,6 +129,7 @@ impl Registry {
             plugins: Mutex::new(BTreeMap::new()),
             routes: ArcSwap::from_pointee(RouteTable::default()),
             versions: Mutex::new(BTreeMap::new()),
+            retired: Mutex::new(Vec::new()),
             errors: Mutex::new(BTreeMap::new()),
             scanned: AtomicBool::new(false),
         })
@@ -155,6 +158,22 @@ impl Registry {
     /// The current version of a plugin.
     pub fn get(&self, name: &str) -> Option<Arc<Plugin>> {
         lock(&self.plugins).get(name).cloned()
+    }
+
+    /// Every version of plugin `name` that still serves connections: the
+    /// one in force first, then those replaced or removed, newest first.
+    pub fn versions(&self, name: &str) -> Vec<Arc<Plugin>> {
+        let mut out: Vec<Arc<Plugin>> = self.get(name).into_iter().collect();
+        let mut retired = lock(&self.retired);
+        retired.retain(|w| w.strong_count() > 0);
+        let mut old: Vec<Arc<Plugin>> = retired
+            .iter()
+            .filter_map(|w| w.upgrade())
+            .filter(|p| &*p.name == name)
+            .collect();
+        old.sort_by(|a, b| b.version.cmp(&a.version));
+        out.extend(old);
+        out
     }
 
     /// Names of loaded plugins.
@@ -342,6 +361,7 @@ impl Registry {
         self.rebuild_routes();
         if let Some(old) = current {
             old.replaced_by(&plugin);
+            lock(&self.retired).push(Arc::downgrade(&old));
         }
         Ok(())
     }
@@ -389,6 +409,7 @@ impl Registry {
             );
             self.rebuild_routes();
             p.removed();
+            lock(&self.retired).push(Arc::downgrade(&p));
         }
         lock(&self.errors).remove(name);
     }

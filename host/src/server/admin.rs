@@ -126,6 +126,15 @@ pub struct PluginStatus {
     pub instance: &'static str,
     /// Connections held by all its versions.
     pub connections: usize,
+    /// True if it exports `adopt-handler` (takes connections over).
+    pub adopts: bool,
+    /// What loading a new version does to its open connections: adopt,
+    /// drain or close (this version's manifest, when a new one says
+    /// nothing).
+    pub on_reload: &'static str,
+    /// Every version that still serves connections, the one in force
+    /// first.
+    pub versions: Vec<VersionStatus>,
     /// Shard tasks of this version running.
     pub live_shards: usize,
     /// Failures of this version (traps, deadlines, memory cap, rebuilds).
@@ -141,6 +150,17 @@ pub struct PluginStatus {
     pub event_drops: u64,
     /// The quarantine in force, if any.
     pub quarantine: Option<QuarantineStatus>,
+}
+
+/// One live version of a plugin.
+#[derive(Debug, Serialize)]
+pub struct VersionStatus {
+    /// Its load counter.
+    pub version: u64,
+    /// Connections it serves now.
+    pub connections: usize,
+    /// serving, handing-over, draining or closing.
+    pub standing: &'static str,
 }
 
 /// A quarantine in force.
@@ -192,6 +212,17 @@ pub fn status(registry: &Registry, stats: &Stats) -> Status {
                     InstanceMode::PerConnection => "per-connection",
                 },
                 connections: p.connections(),
+                adopts: p.adopts(),
+                on_reload: p.reload_mode().as_str(),
+                versions: registry
+                    .versions(&name)
+                    .iter()
+                    .map(|v| VersionStatus {
+                        version: v.version,
+                        connections: v.live(),
+                        standing: v.standing(),
+                    })
+                    .collect(),
                 live_shards: health.live_shards.load(Ordering::Relaxed),
                 failures: health.failures.load(Ordering::Relaxed),
                 log_lines_dropped: health.log_lines_dropped.load(Ordering::Relaxed),
