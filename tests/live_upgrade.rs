@@ -372,3 +372,161 @@ async fn a_stateless_plugin_moves_when_its_manifest_says_adopt() {
     server.wait_log("probe disconnect", WAIT).await;
     assert_eq!(server.count_log("probe disconnect"), 1);
 }
+
+#[tokio::test]
+async fn twenty_reloads_leave_one_version_and_no_memory_behind() {
+    let dir = plugins_dir();
+    write(dir.path(), "keeper.toml", &keeper_manifest(1, ""));
+    install(dir.path(), "keeper", "keeper");
+    let server = TestServer::start(dir.path(), &[]);
+    let mut ws = server.connect("/keeper").await;
+    assert_eq!(roundtrip(&mut ws, "x").await, "1:1:x");
+    // Warm up: one reload and back, so allocator pools settle first.
+    write(dir.path(), "keeper.toml", &keeper_manifest(2, ""));
+    server.wait_log("plugin `keeper` (version 2)", WAIT).await;
+    assert_eq!(roundtrip(&mut ws, "x").await, "2:2:x");
+    let before = server.rss();
+    for v in 3..=22u32 {
+        write(dir.path(), "keeper.toml", &keeper_manifest(v, ""));
+        server
+            .wait_log(&format!("plugin `keeper` (version {v})"), WAIT)
+            .await;
+        let start = Instant::now();
+        loop {
+            let (got, n, _) = parse(&roundtrip(&mut ws, "x").await);
+            if got == u64::from(v) {
+                assert!(n >= u64::from(v), "count carried over");
+                break;
+            }
+            assert!(start.elapsed() < WAIT, "never moved to version {v}");
+        }
+    }
+    drop(ws);
+    server.wait_log("keeper disconnect", WAIT).await;
+    let st = server
+        .wait_status("one version with its two shards", WAIT, |st| {
+            st["shards"].as_u64() == Some(2)
+                && st["plugins"]["keeper"]["versions"].as_array().map(Vec::len) == Some(1)
+        })
+        .await;
+    assert_eq!(st["plugins"]["keeper"]["version"], 22);
+    let after = server.rss();
+    let grew = after.saturating_sub(before);
+    assert!(
+        grew < 8 << 20,
+        "RSS grew {} KiB over 20 reloads ({} → {} KiB)",
+        grew >> 10,
+        before >> 10,
+        after >> 10
+    );
+    println!(
+        "20 reloads: RSS {} → {} KiB ({:+} KiB)",
+        before >> 10,
+        after >> 10,
+        (after as i64 - before as i64) >> 10
+    );
+}
+
+/// Receive the next text, or `None` when nothing comes within `within`.
+async fn text_within(ws: &mut crate::support::Ws, within: Duration) -> Option<String> {
+    match tokio::time::timeout(within, ws.next()).await {
+        Ok(Some(Ok(Message::Text(t)))) => Some(t.as_str().to_string()),
+        Ok(other) => panic!("expected a text message, got {other:?}"),
+        Err(_) => None,
+    }
+}
+
+#[tokio::test]
+async fn timers_fire_once_cancel_die_with_their_connection_and_survive_a_reload() {
+    let dir = plugins_dir();
+    write(
+        dir.path(),
+        "keeper.toml",
+        &keeper_manifest(1, "timers_max = 4"),
+    );
+    install(dir.path(), "keeper", "keeper");
+    let server = TestServer::start(dir.path(), &[]);
+    let mut ws = server.connect("/keeper").await;
+
+    // Once, at about the asked time.
+    let set = Instant::now();
+    assert_eq!(roundtrip(&mut ws, "timer 300 7").await, "Ok(())");
+    assert_eq!(
+        text_within(&mut ws, WAIT).await.as_deref(),
+        Some("1:timer 7")
+    );
+    let took = set.elapsed();
+    assert!(
+        took >= Duration::from_millis(290) && took < Duration::from_millis(1500),
+        "fired after {took:?}"
+    );
+    assert_eq!(
+        text_within(&mut ws, Duration::from_millis(500)).await,
+        None,
+        "fired once"
+    );
+
+    // Cancelled: never fires; a second cancel finds nothing.
+    assert_eq!(roundtrip(&mut ws, "timer 200 8").await, "Ok(())");
+    assert_eq!(roundtrip(&mut ws, "cancel 8").await, "true");
+    assert_eq!(roundtrip(&mut ws, "cancel 8").await, "false");
+    assert_eq!(text_within(&mut ws, Duration::from_millis(500)).await, None);
+
+    // Bounded: the fifth timer of the instance is refused.
+    for t in 1..=4 {
+        assert_eq!(
+            roundtrip(&mut ws, &format!("timer 60000 {t}")).await,
+            "Ok(())"
+        );
+    }
+    assert_eq!(
+        roundtrip(&mut ws, "timer 60000 5").await,
+        "Err(TimerError::TooMany(4))"
+    );
+    for t in 1..=4 {
+        assert_eq!(roundtrip(&mut ws, &format!("cancel {t}")).await, "true");
+    }
+
+    // A connection's timer dies with it.
+    let mut gone = server.connect("/keeper").await;
+    assert_eq!(roundtrip(&mut gone, "timer 300 9").await, "Ok(())");
+    drop(gone);
+    server.wait_log("keeper disconnect", WAIT).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        server.count_log("keeper timer"),
+        1,
+        "only the first timer fired"
+    );
+
+    // A connection's timer and a plugin timer outlive a reload and fire in
+    // the new version.
+    assert_eq!(roundtrip(&mut ws, "timer 1000 10").await, "Ok(())");
+    assert_eq!(roundtrip(&mut ws, "ptimer 1000 11").await, "Ok(())");
+    write(
+        dir.path(),
+        "keeper.toml",
+        &keeper_manifest(2, "timers_max = 4"),
+    );
+    server.wait_log("plugin `keeper` (version 2)", WAIT).await;
+    assert_eq!(
+        text_within(&mut ws, WAIT).await.as_deref(),
+        Some("2:timer 10"),
+        "log:\n{}",
+        server.logs()
+    );
+    server
+        .wait_log("keeper plugin timer 11 version=2", WAIT)
+        .await;
+    let fired = metric(
+        &server,
+        "wasmsock_timers_total{plugin=\"keeper\",outcome=\"fired\"}",
+    )
+    .await;
+    let refused = metric(
+        &server,
+        "wasmsock_timers_total{plugin=\"keeper\",outcome=\"refused\"}",
+    )
+    .await;
+    assert_eq!((fired, refused), (3.0, 1.0));
+}

@@ -24,6 +24,7 @@ use wasmsock::config::{InstanceMode, Manifest, PluginDefaults};
 use wasmsock::internals::{
     build_scope, compile, spawn, Batch, CallBudget, ConnMap, ConnectOutcome, Connections,
     HostState, LogBudget, Message, Outbound, Outbox, Request, RequestHead, Served, ShardSpec,
+    Timers,
 };
 use wasmsock::routing::{RoutePattern, RouteTable};
 use wasmsock::runtime::WasmEngine;
@@ -197,6 +198,7 @@ fn bench_guest(c: &mut Criterion) {
             },
         )]),
         attachment_max: 64 << 10,
+        timers: Timers::new(1024),
         connections: Connections::new(),
         max_message_size: 16 << 20,
         takes_events: false,

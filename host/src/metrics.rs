@@ -107,6 +107,9 @@ pub struct Metrics {
     /// Connections handed from one instance to another, per plugin and
     /// outcome.
     moves: Family<MoveLabels, Counter>,
+    /// Timers fired, refused (over `timers_max`) and dropped (no
+    /// `timer-handler`, or over the cap of the instance they moved to).
+    timers: Family<MoveLabels, Counter>,
     /// Attachment bytes held for open connections, per plugin.
     attachment_bytes: Family<PluginLabel, Gauge>,
     /// Copied in at each read: live plugin shards.
@@ -215,6 +218,7 @@ impl Metrics {
             log_lines_dropped: Family::default(),
             moves: Family::default(),
             attachment_bytes: Family::default(),
+            timers: Family::default(),
             shards: Gauge::default(),
             resident: Gauge::default(),
             groups: Family::default(),
@@ -323,6 +327,11 @@ impl Metrics {
             m.moves.clone(),
         );
         r.register(
+            "timers",
+            "Plugin timers by outcome: fired, refused (over timers_max), dropped (no timer-handler, or over the cap where they moved)",
+            m.timers.clone(),
+        );
+        r.register(
             "attachment_bytes",
             "Bytes of connection attachments the host holds for a plugin",
             m.attachment_bytes.clone(),
@@ -412,6 +421,16 @@ impl Metrics {
                 outcome,
             })
             .inc();
+    }
+
+    /// `n` of `plugin`'s timers had this outcome.
+    pub fn timers(&self, plugin: &str, outcome: &'static str, n: u64) {
+        self.timers
+            .get_or_create(&MoveLabels {
+                plugin: plugin.to_owned(),
+                outcome,
+            })
+            .inc_by(n);
     }
 
     /// The gauge of `plugin`'s attachment bytes.

@@ -150,6 +150,7 @@ struct ManifestFile {
     on_reload: Option<OnReload>,
     drain_timeout_ms: Option<u64>,
     attachment_max_bytes: Option<u64>,
+    timers_max: Option<u64>,
     config: BTreeMap<String, toml::Value>,
     wasi: GrantsFile,
 }
@@ -290,6 +291,7 @@ impl Manifest {
             file.on_reload,
             file.drain_timeout_ms,
             file.attachment_max_bytes,
+            file.timers_max,
         )?;
         if let Some(max) = file.max_connections {
             check_range(path, "max_connections", max, 1, 10_000_000)?;

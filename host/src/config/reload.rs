@@ -1,7 +1,7 @@
 //! What a plugin's manifest says about its live connections when a new
 //! version replaces it, when its file is removed, and what the host keeps
 //! for each of them (`on_reload`, `drain_timeout_ms`,
-//! `attachment_max_bytes`).
+//! `attachment_max_bytes`, `timers_max`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -40,6 +40,12 @@ impl OnReload {
 /// Attachments are capped at this unless the manifest says otherwise.
 pub const DEFAULT_ATTACHMENT_MAX_BYTES: usize = 64 << 10;
 
+/// Timers an instance may hold unless the manifest says otherwise.
+pub const DEFAULT_TIMERS_MAX: usize = 1024;
+
+/// The most timers a manifest may allow one instance.
+const MAX_TIMERS_MAX: u64 = 1_000_000;
+
 /// The largest attachment cap a manifest may ask for.
 const MAX_ATTACHMENT_MAX_BYTES: u64 = 16 << 20;
 
@@ -57,6 +63,9 @@ pub struct ReloadPolicy {
     pub drain_timeout: Option<Duration>,
     /// The largest attachment a connection may have, in bytes.
     pub attachment_max_bytes: usize,
+    /// Timers one instance may hold at once (they move with its
+    /// connections).
+    pub timers_max: usize,
 }
 
 impl Default for ReloadPolicy {
@@ -65,6 +74,7 @@ impl Default for ReloadPolicy {
             on_reload: None,
             drain_timeout: None,
             attachment_max_bytes: DEFAULT_ATTACHMENT_MAX_BYTES,
+            timers_max: DEFAULT_TIMERS_MAX,
         }
     }
 }
@@ -76,7 +86,11 @@ impl ReloadPolicy {
         on_reload: Option<OnReload>,
         drain_timeout_ms: Option<u64>,
         attachment_max_bytes: Option<u64>,
+        timers_max: Option<u64>,
     ) -> Result<ReloadPolicy, ConfigError> {
+        if let Some(max) = timers_max {
+            check_range(path, "timers_max", max, 0, MAX_TIMERS_MAX)?;
+        }
         if let Some(ms) = drain_timeout_ms {
             check_range(path, "drain_timeout_ms", ms, 1, MAX_DRAIN_MS)?;
         }
@@ -94,6 +108,7 @@ impl ReloadPolicy {
             drain_timeout: drain_timeout_ms.map(Duration::from_millis),
             attachment_max_bytes: attachment_max_bytes
                 .map_or(DEFAULT_ATTACHMENT_MAX_BYTES, |m| m as usize),
+            timers_max: timers_max.map_or(DEFAULT_TIMERS_MAX, |m| m as usize),
         })
     }
 

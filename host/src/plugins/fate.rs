@@ -42,7 +42,10 @@ impl Plugin {
             }
         );
         match mode {
-            OnReload::Adopt => self.set_fate(Fate::Replaced(next.clone())),
+            OnReload::Adopt => {
+                self.set_fate(Fate::Replaced(next.clone()));
+                self.hand_timers_to(next);
+            }
             OnReload::Close => {
                 self.set_fate(Fate::Close(close::SERVICE_RESTART, "plugin replaced"))
             }

@@ -171,7 +171,7 @@ impl Registry {
             .filter_map(|w| w.upgrade())
             .filter(|p| &*p.name == name)
             .collect();
-        old.sort_by(|a, b| b.version.cmp(&a.version));
+        old.sort_by_key(|p| std::cmp::Reverse(p.version));
         out.extend(old);
         out
     }

@@ -144,6 +144,19 @@ impl Plugin {
         self.manifest.reload.mode(self.adopts())
     }
 
+    /// Send the plugin timers of each of this version's shards to the
+    /// matching shard of `next` (shared mode; a per-connection instance's
+    /// own timers end with it).
+    pub(super) fn hand_timers_to(&self, next: &Plugin) {
+        if next.shards.is_empty() {
+            return;
+        }
+        for (i, shard) in self.shards.iter().enumerate() {
+            let to = next.shards[i % next.shards.len()].clone();
+            let _ = shard.offer(crate::runtime::shard::Request::HandTimers { to });
+        }
+    }
+
     /// Wait for a turn to move a connection into this version.
     pub async fn move_turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
         self.moving.acquire().await.ok()

@@ -104,6 +104,8 @@ pub(super) async fn adopt(
     served: Served,
     relink: Option<(u64, &mpsc::WeakSender<Request>)>,
 ) -> wasmtime::Result<()> {
+    let mut served = served;
+    let timers = std::mem::take(&mut served.kept.timers);
     let call = inst.exports.adopt_handler().map(|_| {
         let k = &served.kept;
         (
@@ -112,7 +114,12 @@ pub(super) async fn adopt(
             k.attachment.bytes().to_vec(),
         )
     });
-    inst.store.data_mut().conns.insert(conn, served);
+    let data = inst.store.data_mut();
+    data.conns.insert(conn, served);
+    let dropped = data.timers.put(Some(conn), timers);
+    if dropped > 0 {
+        crate::metrics::global().timers(&spec.plugin, "dropped", dropped as u64);
+    }
     if let Some((version, me)) = relink {
         if let Some(tx) = me.upgrade() {
             let shard = ShardHandle { tx };
@@ -140,7 +147,9 @@ pub(super) async fn adopt(
             conn,
             "on-adopt refused the connection; closing it with 1012"
         );
-        if let Some(served) = inst.store.data_mut().conns.remove(&conn) {
+        let data = inst.store.data_mut();
+        data.timers.take(Some(conn));
+        if let Some(served) = data.conns.remove(&conn) {
             close_with(
                 &served,
                 close::SERVICE_RESTART,
@@ -175,7 +184,12 @@ pub(super) async fn recover(
     let e = describe(e, spec.call_timeout);
     let why = crate::text::one_line(&format!("{e:?}"));
     let short = summary(&e);
-    let mut others: Vec<(u64, Served)> = broken.store.data_mut().conns.drain().collect();
+    let data = broken.store.data_mut();
+    let mut others: Vec<(u64, Served)> = data.conns.drain().collect();
+    for (id, served) in &mut others {
+        served.kept.timers = data.timers.take(Some(*id));
+    }
+    let plugin_timers = data.timers.take(None);
     drop(broken);
     if let Some(at) = others.iter().position(|(id, _)| *id == conn) {
         let (_, served) = others.swap_remove(at);
@@ -214,6 +228,10 @@ pub(super) async fn recover(
             return None;
         }
     };
+    let dropped = inst.store.data_mut().timers.put(None, plugin_timers);
+    if dropped > 0 {
+        crate::metrics::global().timers(&spec.plugin, "dropped", dropped as u64);
+    }
     let mut left = others.into_iter();
     for (id, served) in left.by_ref() {
         if let Err(e) = adopt(spec, &mut inst, id, served, None).await {

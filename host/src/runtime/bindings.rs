@@ -39,8 +39,19 @@ pub mod optional_adopt {
     });
 }
 
+/// `timer-handler`, bound apart from the others.
+pub mod optional_timers {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "optional-timers",
+        exports: { default: async },
+        with: { "wasmsock:plugin/types": super::wasmsock::plugin::types },
+    });
+}
+
 pub use self::optional::exports::wasmsock::plugin::event_handler::Guest as EventHandler;
 pub use self::optional_adopt::exports::wasmsock::plugin::adopt_handler::Guest as AdoptHandler;
+pub use self::optional_timers::exports::wasmsock::plugin::timer_handler::Guest as TimerHandler;
 pub use self::wasmsock::plugin::types::{
     Accept, CloseInfo, Error as ImportError, Level, Message, Reject, Scope,
 };
@@ -50,6 +61,9 @@ const EVENT_HANDLER: &str = "wasmsock:plugin/event-handler@0.1.0";
 
 /// The name under which a component exports `adopt-handler`.
 const ADOPT_HANDLER: &str = "wasmsock:plugin/adopt-handler@0.1.0";
+
+/// The name under which a component exports `timer-handler`.
+const TIMER_HANDLER: &str = "wasmsock:plugin/timer-handler@0.1.0";
 
 /// A linked component with its exports looked up: what every instance of a
 /// plugin version is made from.
@@ -62,6 +76,8 @@ pub struct PluginPre<T: 'static> {
     events: Option<optional::OptionalExportsIndices>,
     /// Where `adopt-handler` is, if the component exports it.
     adopt: Option<optional_adopt::OptionalAdoptIndices>,
+    /// Where `timer-handler` is, if the component exports it.
+    timers: Option<optional_timers::OptionalTimersIndices>,
 }
 
 impl<T: 'static> Clone for PluginPre<T> {
@@ -71,6 +87,7 @@ impl<T: 'static> Clone for PluginPre<T> {
             consumer: self.consumer.clone(),
             events: self.events.clone(),
             adopt: self.adopt.clone(),
+            timers: self.timers.clone(),
         }
     }
 }
@@ -83,6 +100,8 @@ pub struct PluginExports {
     pub events: Option<optional::OptionalExports>,
     /// `adopt-handler`, if the plugin takes over connections.
     pub adopt: Option<optional_adopt::OptionalAdopt>,
+    /// `timer-handler`, if the plugin takes timers.
+    pub timers: Option<optional_timers::OptionalTimers>,
 }
 
 impl PluginExports {
@@ -91,6 +110,13 @@ impl PluginExports {
         self.events
             .as_ref()
             .map(|e| e.wasmsock_plugin_event_handler())
+    }
+
+    /// The plugin's `timer-handler`, if it has one.
+    pub fn timer_handler(&self) -> Option<&TimerHandler> {
+        self.timers
+            .as_ref()
+            .map(|t| t.wasmsock_plugin_timer_handler())
     }
 
     /// The plugin's `adopt-handler`, if it has one.
@@ -121,11 +147,19 @@ impl<T: Send + 'static> PluginPre<T> {
             Some(_) => Some(optional_adopt::OptionalAdoptIndices::new(&instance_pre)?),
             None => None,
         };
+        let timers = match instance_pre
+            .component()
+            .get_export_index(None, TIMER_HANDLER)
+        {
+            Some(_) => Some(optional_timers::OptionalTimersIndices::new(&instance_pre)?),
+            None => None,
+        };
         Ok(PluginPre {
             instance_pre,
             consumer,
             events,
             adopt,
+            timers,
         })
     }
 
@@ -160,10 +194,15 @@ impl<T: Send + 'static> PluginPre<T> {
             Some(i) => Some(i.load(&mut store, &instance)?),
             None => None,
         };
+        let timers = match &self.timers {
+            Some(i) => Some(i.load(&mut store, &instance)?),
+            None => None,
+        };
         Ok(PluginExports {
             consumer,
             events,
             adopt,
+            timers,
         })
     }
 }

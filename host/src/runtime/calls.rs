@@ -12,12 +12,14 @@ use crate::metrics;
 
 /// The exports a shard calls, as the metrics name them; a shard names an
 /// export by its index here.
-pub const EXPORTS: [&str; 5] = [
+pub const EXPORTS: [&str; 7] = [
     "on_connect",
     "on_message",
     "on_disconnect",
     "on_event",
     "on_gap",
+    "on_adopt",
+    "on_timer",
 ];
 
 /// One shard's call-time histograms, each resolved at its export's first
@@ -27,7 +29,7 @@ pub struct CallTimes {
     /// The plugin's name.
     plugin: Arc<str>,
     /// By export, in the order of [`EXPORTS`].
-    by_export: [OnceCell<Histogram>; 5],
+    by_export: [OnceCell<Histogram>; 7],
 }
 
 impl CallTimes {

@@ -19,6 +19,7 @@ pub(crate) mod request;
 pub(crate) mod shard;
 pub(crate) mod state;
 mod stdio;
+pub(crate) mod timers;
 
 pub use engine::WasmEngine;
 pub use pool::PoolPlan;

@@ -96,6 +96,18 @@ pub enum Request {
         /// The version this shard runs, for the connection registry.
         version: u64,
     },
+    /// Send the plugin's own timers (not a connection's) to `to`: the
+    /// version this shard runs was replaced by one that adopts.
+    HandTimers {
+        /// A shard of the new version.
+        to: ShardHandle,
+    },
+    /// Hold these plugin timers (due time, token), handed over by a shard
+    /// of the version this one replaced.
+    TakeTimers {
+        /// The timers.
+        timers: Vec<(std::time::Instant, u64)>,
+    },
     /// Answer once every earlier request has been handled (the test harness
     /// waits on this so that a call's effects are visible when it returns).
     Flush {
@@ -115,7 +127,10 @@ impl Request {
             Request::Event { .. } => Some(3),
             Request::Gap { .. } => Some(4),
             Request::Adopt { .. } => Some(5),
-            Request::Release { .. } | Request::Flush { .. } => None,
+            Request::Release { .. }
+            | Request::Flush { .. }
+            | Request::HandTimers { .. }
+            | Request::TakeTimers { .. } => None,
         }
     }
 }
@@ -148,7 +163,9 @@ pub(super) fn refuse(plugin: &str, req: Request, outcome: ConnectOutcome) {
         Request::Message { .. }
         | Request::Disconnect { .. }
         | Request::Event { .. }
-        | Request::Gap { .. } => {}
+        | Request::Gap { .. }
+        | Request::HandTimers { .. }
+        | Request::TakeTimers { .. } => {}
     }
 }
 

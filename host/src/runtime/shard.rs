@@ -60,6 +60,8 @@ pub struct ShardSpec {
     pub connections: Arc<Connections>,
     /// The largest attachment a connection may have, in bytes.
     pub attachment_max: usize,
+    /// Timers one instance may hold.
+    pub timers_max: usize,
     /// True when the plugin's connections move to a fresh instance after
     /// a failed one (`on_reload` is adopt, by the manifest or because the
     /// plugin exports `adopt-handler`) instead of closing with it.
@@ -139,6 +141,7 @@ impl ShardSpec {
             health: Arc::new(Health::new(manifest.quarantine)),
             connections,
             attachment_max: manifest.reload.attachment_max_bytes,
+            timers_max: manifest.reload.timers_max,
             moves,
             log: None,
         }
@@ -202,6 +205,7 @@ impl ShardSpec {
             config: self.config.clone(),
             conns: ConnMap::default(),
             attachment_max: self.attachment_max,
+            timers: super::timers::Timers::new(self.timers_max),
             connections: self.connections.clone(),
             max_message_size: self.max_message_size,
             takes_events: self.pre.takes_events(),
@@ -286,12 +290,47 @@ async fn run(
     me: mpsc::WeakSender<Request>,
 ) {
     let _live = LiveShard::new(spec.health.clone());
-    let times = CallTimes::new(spec.plugin.clone());
+    let mut times = CallTimes::new(spec.plugin.clone());
     let mut moved = Moved::default();
-    while let Some(req) = rx.recv().await {
+    // One sleep, re-armed only when the earliest timer changes: a plugin
+    // without timers never touches it.
+    let sleep = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(sleep);
+    let mut armed: Option<std::time::Instant> = None;
+    loop {
+        let due = instance
+            .as_ref()
+            .and_then(|i| i.store.data().timers.next_due());
+        if due != armed {
+            if let Some(at) = due {
+                sleep.as_mut().reset(at.into());
+            }
+            armed = due;
+        }
+        let req = tokio::select! {
+            req = rx.recv() => match req {
+                Some(req) => req,
+                None => break,
+            },
+            () = &mut sleep, if armed.is_some() => {
+                armed = None;
+                fire_due(&spec, &mut instance, &mut times).await;
+                continue;
+            }
+        };
         let req = match req {
             Request::Flush { done } => {
                 let _ = done.send(());
+                continue;
+            }
+            Request::HandTimers { to } => {
+                let timers = instance
+                    .as_mut()
+                    .map(|i| i.store.data_mut().timers.take(None))
+                    .unwrap_or_default();
+                if !timers.is_empty() {
+                    let _ = to.send(Request::TakeTimers { timers }).await;
+                }
                 continue;
             }
             Request::Release {
@@ -300,9 +339,12 @@ async fn run(
                 version,
                 reply,
             } => {
-                let served = instance
-                    .as_mut()
-                    .and_then(|i| i.store.data_mut().conns.remove(&conn));
+                let served = instance.as_mut().and_then(|i| {
+                    let data = i.store.data_mut();
+                    let mut served = data.conns.remove(&conn)?;
+                    served.kept.timers = data.timers.take(Some(conn));
+                    Some(served)
+                });
                 let _ =
                     reply.send(adopt::release(&spec, &mut moved, conn, served, to, version).await);
                 continue;
@@ -352,6 +394,40 @@ async fn run(
     }
 }
 
+/// Fire the instance's timers that are due (at most a batch, so requests
+/// are not kept waiting by a storm), calling `on-timer`. A call that fails
+/// is handled as any failed call (the timer's connection, if any, pays).
+async fn fire_due(spec: &ShardSpec, instance: &mut Option<Instance>, times: &mut CallTimes) {
+    const BATCH: usize = 64;
+    let now = std::time::Instant::now();
+    for _ in 0..BATCH {
+        let Some(inst) = instance.as_mut() else {
+            return;
+        };
+        let Some((conn, token)) = inst.store.data_mut().timers.pop_due(now) else {
+            return;
+        };
+        if inst.exports.timer_handler().is_none() {
+            crate::metrics::global().timers(&spec.plugin, "dropped", 1);
+            continue;
+        }
+        crate::metrics::global().timers(&spec.plugin, "fired", 1);
+        inst.start_call(spec.call_timeout);
+        let started = times.start(Some(6));
+        let result = match inst.exports.timer_handler() {
+            Some(h) => h.call_on_timer(&mut inst.store, conn, token).await,
+            None => Ok(()),
+        };
+        calls::finish(started);
+        if let Err(e) = result {
+            if let Some(broken) = instance.take() {
+                // Connection ids start at 1: a plugin timer closes none.
+                *instance = adopt::recover(spec, broken, conn.unwrap_or(0), e).await;
+            }
+        }
+    }
+}
+
 /// Count a failure of the plugin, and say so if it starts a quarantine.
 pub(super) fn failed(spec: &ShardSpec, why: &str) {
     if let Some(q) = spec.health.record_failure(why) {
@@ -396,6 +472,7 @@ async fn handle(
                 path: scope.path.clone(),
                 params: scope.params.clone(),
                 attachment: Default::default(),
+                timers: Vec::new(),
             };
             store.data_mut().conns.insert(conn, Served { outbox, kept });
             match handler.call_on_connect(&mut *store, conn, &scope).await {
@@ -405,11 +482,13 @@ async fn handle(
                 }
                 Ok(Err(reject)) => {
                     store.data_mut().conns.remove(&conn);
+                    store.data_mut().timers.take(Some(conn));
                     let _ = reply.send(ConnectOutcome::Reject(reject));
                     Ok(())
                 }
                 Err(e) => {
                     store.data_mut().conns.remove(&conn);
+                    store.data_mut().timers.take(Some(conn));
                     let _ = reply.send(ConnectOutcome::Failed);
                     Err((conn, e))
                 }
@@ -432,6 +511,7 @@ async fn handle(
             }
             let r = handler.call_on_disconnect(&mut *store, conn, &info).await;
             store.data_mut().conns.remove(&conn);
+            store.data_mut().timers.take(Some(conn));
             r.map_err(|e| (conn, e))
         }
         Request::Event { conn, group, event } => {
@@ -472,5 +552,13 @@ async fn handle(
             Ok(())
         }
         Request::Adopt { .. } => Ok(()),
+        Request::TakeTimers { timers } => {
+            let dropped = store.data_mut().timers.put(None, timers);
+            if dropped > 0 {
+                crate::metrics::global().timers(&spec.plugin, "dropped", dropped as u64);
+            }
+            Ok(())
+        }
+        Request::HandTimers { .. } => Ok(()),
     }
 }

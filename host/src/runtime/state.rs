@@ -24,6 +24,8 @@ pub struct HostState {
     pub conns: ConnMap<Served>,
     /// The largest attachment a connection may have, in bytes.
     pub attachment_max: usize,
+    /// The instance's timers.
+    pub timers: super::timers::Timers,
     /// Every connection of the server and their groups: what `groups`
     /// acts on.
     pub connections: Arc<Connections>,
@@ -74,6 +76,8 @@ pub struct Kept {
     pub params: Vec<(String, String)>,
     /// The plugin's bytes (`attachment.set`).
     pub attachment: Attachment,
+    /// Its timers (due time, token), while it is between instances.
+    pub timers: Vec<(std::time::Instant, u64)>,
 }
 
 /// A connection's attachment, counted in its plugin's

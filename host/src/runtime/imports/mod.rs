@@ -7,6 +7,7 @@ mod config;
 mod connection;
 mod groups;
 mod log;
+mod timers;
 
 pub(super) use log::{truncate_log_line, MAX_LOG_LINE};
 

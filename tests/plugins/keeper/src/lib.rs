@@ -11,9 +11,14 @@
 //! - `on-adopt` takes the count from the attachment and answers true,
 //!   unless the config says `adopt = "no"`; it logs
 //!   `keeper adopted CONN count=N path=P params=K=V,...`;
+//! - text `timer MS TOKEN` sets a timer of the connection, `ptimer MS
+//!   TOKEN` one of the plugin, `cancel TOKEN` cancels the connection's; each
+//!   answers the result; a connection's timer fires as the message
+//!   `V:timer TOKEN` to it, and is logged `keeper timer CONN TOKEN`; a
+//!   plugin's timer is logged `keeper plugin timer TOKEN version=V`;
 //! - every on-disconnect is logged as `keeper disconnect CONN count=N code=C`.
 
-wit_bindgen::generate!({ path: "../../../wit", world: "adopting-consumer" });
+wit_bindgen::generate!({ path: "../../../wit", world: "stateful-consumer" });
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -21,8 +26,9 @@ use std::collections::HashMap;
 use exports::wasmsock::plugin::adopt_handler::Guest as AdoptGuest;
 use exports::wasmsock::plugin::event_handler::Guest as EventGuest;
 use exports::wasmsock::plugin::handler::Guest;
+use exports::wasmsock::plugin::timer_handler::Guest as TimerGuest;
 use wasmsock::plugin::types::{Accept, CloseInfo, ConnectionId, Message, Reject, Scope};
-use wasmsock::plugin::{attachment, config, connection, log};
+use wasmsock::plugin::{attachment, config, connection, log, timers};
 
 thread_local! {
     static COUNTS: RefCell<HashMap<ConnectionId, u64>> = RefCell::new(HashMap::new());
@@ -67,6 +73,22 @@ impl Guest for Keeper {
             "big" => {
                 let r = attachment::set(conn, &vec![0u8; 1 << 20]);
                 reply(conn, format!("{r:?}"));
+            }
+            t if t.starts_with("timer ") || t.starts_with("ptimer ") || t.starts_with("cancel ") => {
+                let mut words = t.split(' ');
+                let what = words.next().unwrap_or_default();
+                let nums: Vec<u64> = words.filter_map(|w| w.parse().ok()).collect();
+                let answer = match (what, nums.as_slice()) {
+                    ("timer", [ms, token]) => {
+                        format!("{:?}", timers::set(Some(conn), *ms as u32, *token))
+                    }
+                    ("ptimer", [ms, token]) => {
+                        format!("{:?}", timers::set(None, *ms as u32, *token))
+                    }
+                    ("cancel", [token]) => format!("{}", timers::cancel(Some(conn), *token)),
+                    _ => "bad timer command".to_string(),
+                };
+                reply(conn, answer);
             }
             "get" => {
                 let r = attachment::get(conn).map(|b| String::from_utf8_lossy(&b).into_owned());
@@ -118,6 +140,21 @@ impl AdoptGuest for Keeper {
             ),
         );
         true
+    }
+}
+
+impl TimerGuest for Keeper {
+    fn on_timer(conn: Option<ConnectionId>, token: u64) {
+        match conn {
+            Some(conn) => {
+                log::log(log::Level::Info, &format!("keeper timer {conn} {token}"));
+                reply(conn, format!("{}:timer {token}", version()));
+            }
+            None => log::log(
+                log::Level::Info,
+                &format!("keeper plugin timer {token} version={}", version()),
+            ),
+        }
     }
 }
 
