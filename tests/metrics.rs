@@ -1,7 +1,7 @@
 //! The admin listener's operator endpoints through a real server: `/metrics`
 //! read with a Prometheus text parser after a known sequence of
 //! connections, messages, refusals, a refused file and a trap; `/readyz`
-//! following the channel layer; JSON log lines.
+//! following the channel layer; log lines (JSON and text) and their fields.
 
 use std::time::{Duration, Instant};
 
@@ -218,5 +218,31 @@ async fn json_log_lines_parse_and_carry_their_fields() {
                 .is_some_and(|m| m.contains("disconnect"))
         })
         .expect("the echo plugin's disconnect line");
+    // The plugin's own line names the plugin, its version and the
+    // connection whose call wrote it (the server's first: id 1).
+    assert_eq!(plugin_line["target"], "plugin", "{plugin_line}");
     assert_eq!(plugin_line["plugin"], "echo", "{plugin_line}");
+    assert_eq!(plugin_line["version"], 1, "{plugin_line}");
+    assert_eq!(plugin_line["conn"], 1, "{plugin_line}");
+}
+
+#[tokio::test]
+async fn text_log_lines_carry_the_same_fields() {
+    let dir = plugins_dir();
+    install(dir.path(), "echo", "echo");
+    let server = TestServer::start(dir.path(), &["--log-format", "text"]);
+    let mut ws = server.connect("/echo").await;
+    ws.close(None).await.expect("close");
+    closed(&mut ws).await;
+    server
+        .wait_log("disconnect 1:", Duration::from_secs(10))
+        .await;
+    let logs = server.logs();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("disconnect 1:"))
+        .expect("the echo plugin's disconnect line");
+    for field in ["plugin=\"echo\"", "version=1", "conn=1"] {
+        assert!(line.contains(field), "{field} missing: {line}");
+    }
 }

@@ -23,7 +23,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use wasmsock::config::{InstanceMode, Manifest, PluginDefaults};
 use wasmsock::internals::{
     build_scope, compile, spawn, Batch, CallBudget, ConnMap, ConnectOutcome, Connections,
-    HostState, LogBudget, Message, Outbound, Outbox, Request, RequestHead, ShardSpec,
+    HostState, LogBudget, LogTags, Message, Outbound, Outbox, Request, RequestHead, ShardSpec,
 };
 use wasmsock::routing::{RoutePattern, RouteTable};
 use wasmsock::runtime::WasmEngine;
@@ -200,6 +200,7 @@ fn bench_guest(c: &mut Criterion) {
             1000,
             echo.spec.health.clone(),
         )),
+        log_tags: Arc::new(LogTags::new("echo".into(), 1)),
         wasi: wasmtime_wasi::WasiCtxBuilder::new().build(),
         table: Default::default(),
     };

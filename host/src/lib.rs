@@ -74,6 +74,7 @@ pub mod internals {
     pub use crate::runtime::budget::CallBudget;
     pub use crate::runtime::connections::Connections;
     pub use crate::runtime::log_budget::LogBudget;
+    pub use crate::runtime::log_tags::LogTags;
     pub use crate::runtime::outbox::{Batch, Outbound, Outbox};
     pub use crate::runtime::shard::{spawn, ConnectOutcome, Request, ShardSpec};
     pub use crate::runtime::state::{ConnMap, HostState};

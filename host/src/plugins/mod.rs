@@ -288,11 +288,16 @@ impl Registry {
             .as_ref()
             .filter(|c| c.hash == hash)
             .map(|c| c.spec.pre.instance_pre().component().clone());
+        // The number it will have if it loads: its instances tag their log
+        // lines with it from the first. Reloads of one name come one at a
+        // time (the watcher's task), and a refusal uses no number.
+        let version = lock(&self.versions).get(name).copied().unwrap_or(0) + 1;
         let loaded = loader::load(
             &self.engine,
             bytes,
             LoadSpec {
                 name,
+                version,
                 manifest: &manifest,
                 max_message_size: self.limits.max_message_size,
                 reuse,
@@ -302,12 +307,11 @@ impl Registry {
         )
         .await
         .map_err(load_err)?;
-        let version = {
+        {
             let mut versions = lock(&self.versions);
             let v = versions.entry(name.to_string()).or_insert(0);
-            *v += 1;
-            *v
-        };
+            *v = (*v).max(version);
+        }
         let active = current
             .as_ref()
             .map(|c| c.active.clone())

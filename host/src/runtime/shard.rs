@@ -22,6 +22,7 @@ use super::connections::Connections;
 use super::engine::WasmEngine;
 use super::health::Health;
 use super::log_budget::LogBudget;
+use super::log_tags::LogTags;
 use super::outbox::{Outbound, Outbox};
 use super::state::{ConnMap, HostState};
 use super::stdio::LogStream;
@@ -41,6 +42,9 @@ pub struct ShardSpec {
     pub pre: PluginPre<HostState>,
     /// The plugin's name.
     pub plugin: Arc<str>,
+    /// The version these shards serve (0 outside the server: `check`), for
+    /// log lines.
+    pub version: u64,
     /// The plugin's `[config]` values.
     pub config: Arc<BTreeMap<String, String>>,
     /// Memory cap per instance, in bytes.
@@ -108,6 +112,7 @@ impl ShardSpec {
             engine,
             pre,
             plugin,
+            version: 0,
             config: Arc::new(manifest.config.clone()),
             memory_limit: manifest.memory_limit,
             call_timeout: manifest.call_timeout,
@@ -122,9 +127,9 @@ impl ShardSpec {
 
     /// The WASI context of a new instance: stdout and stderr into the log,
     /// and only what the manifest grants.
-    fn wasi(&self, budget: &Arc<LogBudget>) -> anyhow::Result<WasiCtx> {
+    fn wasi(&self, budget: &Arc<LogBudget>, tags: &Arc<LogTags>) -> anyhow::Result<WasiCtx> {
         let stream = |stream| LogStream {
-            plugin: self.plugin.clone(),
+            tags: tags.clone(),
             stream,
             budget: budget.clone(),
         };
@@ -172,7 +177,8 @@ impl ShardSpec {
             self.log_lines_per_second,
             self.health.clone(),
         ));
-        let wasi = self.wasi(&budget)?;
+        let tags = Arc::new(LogTags::new(self.plugin.clone(), self.version));
+        let wasi = self.wasi(&budget, &tags)?;
         let state = HostState {
             plugin: self.plugin.clone(),
             config: self.config.clone(),
@@ -183,6 +189,7 @@ impl ShardSpec {
             budget: CallBudget::start(self.call_timeout),
             limits: Default::default(),
             log_budget: budget,
+            log_tags: tags,
             wasi,
             table: Default::default(),
         };
@@ -451,6 +458,18 @@ fn failed(spec: &ShardSpec, why: &str) {
 }
 
 impl Request {
+    /// The connection the request is for, if any.
+    fn conn(&self) -> Option<u64> {
+        match self {
+            Request::Connect { conn, .. }
+            | Request::Message { conn, .. }
+            | Request::Disconnect { conn, .. }
+            | Request::Event { conn, .. }
+            | Request::Gap { conn, .. } => Some(*conn),
+            Request::Flush { .. } => None,
+        }
+    }
+
     /// The export this request calls, as an index of
     /// [`calls::EXPORTS`](super::calls::EXPORTS).
     fn export(&self) -> Option<usize> {
@@ -490,6 +509,7 @@ async fn handle(
     let handler = inst.exports.consumer.wasmsock_plugin_handler();
     store.data_mut().budget = CallBudget::start(spec.call_timeout);
     store.data_mut().limits.refused = false;
+    store.data().log_tags.set_conn(req.conn());
     // Count ticks from now, so a shard that sat idle does not yield on the
     // first check of its next call.
     store.set_epoch_deadline(1);
