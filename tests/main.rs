@@ -31,3 +31,4 @@ mod metrics;
 mod pool;
 mod properties;
 mod scaffold;
+mod shutdown;

@@ -313,7 +313,7 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         dir.display(),
         registry.names().join(", ")
     );
-    server.run(shutdown, config.limits.close_timeout).await;
+    server.run(shutdown, config.shutdown_drain).await;
     Ok(())
 }
 
