@@ -17,6 +17,7 @@ mod check;
 mod config_errors;
 mod connections;
 mod echo;
+mod events;
 mod group_stress;
 mod groups;
 mod harness;

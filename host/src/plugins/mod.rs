@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
 
-use crate::config::{ConfigError, LayerConfig, Limits, Manifest, PluginDefaults};
+use crate::config::{ConfigError, InstanceMode, LayerConfig, Limits, Manifest, PluginDefaults};
+use crate::events::{self, Kind};
 use crate::layer::{Memory, Redis};
 use crate::routing::{RouteMatch, RoutePattern, RouteTable};
 use crate::runtime::connections::{new_host_id, Connections};
@@ -53,6 +54,14 @@ pub enum RefuseError {
         /// Its pattern.
         existing: String,
     },
+}
+
+/// `shared` or `per-connection`, as the manifest and `/status` write it.
+pub fn instance_mode(manifest: &Manifest) -> &'static str {
+    match manifest.instance {
+        InstanceMode::Shared => "shared",
+        InstanceMode::PerConnection => "per-connection",
+    }
 }
 
 /// True for names a plugin file may have: letters, digits, '-' and '_'.
@@ -250,6 +259,7 @@ impl Registry {
                 let message = crate::text::one_line(&e.to_string());
                 tracing::error!(plugin = name, "{message}{keeps}");
                 crate::metrics::global().refused(name);
+                events::global().record(Kind::Refused, name, None, &format!("{message}{keeps}"));
                 lock(&self.errors).insert(name.to_string(), message);
             }
         }
@@ -340,6 +350,22 @@ impl Registry {
         if current.is_some() {
             crate::metrics::global().reloaded(name);
         }
+        events::global().record(
+            if current.is_some() {
+                Kind::Reloaded
+            } else {
+                Kind::Loaded
+            },
+            name,
+            Some(version),
+            &format!(
+                "serving {} ({}, sha256 {}, {} bytes)",
+                routes.join(", "),
+                instance_mode(&plugin.manifest),
+                &plugin.hash[..12],
+                plugin.size
+            ),
+        );
         lock(&self.plugins).insert(name.to_string(), plugin);
         self.rebuild_routes();
         Ok(())
@@ -385,6 +411,12 @@ impl Registry {
                 plugin = name,
                 "removed plugin `{name}`; {} no longer served",
                 routes.join(", ")
+            );
+            events::global().record(
+                Kind::Removed,
+                name,
+                Some(p.version),
+                &format!("the file is gone; {} no longer served", routes.join(", ")),
             );
             self.rebuild_routes();
         }

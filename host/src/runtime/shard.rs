@@ -29,6 +29,7 @@ use super::stdio::LogStream;
 use super::DeadlineExceeded;
 use crate::close;
 use crate::config::WasiGrants;
+use crate::events::{self, Kind};
 
 /// Requests a shard can queue before senders wait: the backpressure that
 /// slows readers of busy connections instead of buffering without bound.
@@ -43,7 +44,7 @@ pub struct ShardSpec {
     /// The plugin's name.
     pub plugin: Arc<str>,
     /// The version these shards serve (0 outside the server: `check`), for
-    /// log lines.
+    /// log lines and events.
     pub version: u64,
     /// The plugin's `[config]` values.
     pub config: Arc<BTreeMap<String, String>>,
@@ -402,6 +403,7 @@ async fn run(
                     let why = crate::text::one_line(&format!("{e:#}"));
                     tracing::error!(plugin = &*spec.plugin, "cannot instantiate plugin: {why}");
                     crate::metrics::global().failed(&spec.plugin, "instantiate");
+                    event(&spec, Kind::Instantiate, &summary(&e));
                     failed(&spec, &why);
                     refuse(req, ConnectOutcome::Failed);
                     continue;
@@ -429,6 +431,16 @@ async fn run(
             } else {
                 tracing::error!(plugin = &*spec.plugin, conn, "plugin failed; closing its connections with 1011 and rebuilding the instance: {why}");
             }
+            let note = if blameless {
+                " (the host ran out of resources; not counted against the plugin)"
+            } else {
+                ""
+            };
+            event(
+                &spec,
+                Kind::failure(kind),
+                &format!("connection {conn}: {short}{note}"),
+            );
             for (_, outbox) in inst.store.data_mut().conns.drain() {
                 let _ = outbox.push(Outbound::Close {
                     code: close::INTERNAL_ERROR,
@@ -443,6 +455,11 @@ async fn run(
     }
 }
 
+/// Put what happened to this version in the event log.
+fn event(spec: &ShardSpec, kind: Kind, detail: &str) {
+    events::global().record(kind, &spec.plugin, Some(spec.version), detail);
+}
+
 /// Count a failure of the plugin, and say so if it starts a quarantine.
 fn failed(spec: &ShardSpec, why: &str) {
     if let Some(q) = spec.health.record_failure(why) {
@@ -454,6 +471,12 @@ fn failed(spec: &ShardSpec, why: &str) {
             q.failures,
             policy.window.as_secs_f64(),
         );
+        let detail = format!(
+            "for {} s after {} failures: {why}",
+            q.length.as_secs_f64(),
+            q.failures
+        );
+        event(spec, Kind::Quarantined, &detail);
     }
 }
 
