@@ -16,6 +16,7 @@ mod channels;
 mod check;
 mod config_errors;
 mod connections;
+mod console;
 mod echo;
 mod events;
 mod group_stress;

@@ -26,7 +26,7 @@
 //! - [`server`]: the accept loop, the HTTP upgrade (parsed here so admission
 //!   runs before the server commits), the per-connection task that pumps
 //!   frames between the socket, the shard and the outbox; the admin listener
-//!   (status, metrics, the event log and its stream).
+//!   (status, metrics, the event log and its stream, the console page).
 //! - [`session`]: admission, transport-free and shared with the test
 //!   harness: route, origin, quarantine, connection limit, registration,
 //!   `on-connect`, subprotocol, response headers; and the end of a session.

@@ -144,7 +144,8 @@ pub struct TestServer {
     child: Child,
     /// The address it listens on, from its first stdout line.
     pub addr: String,
-    /// The admin listener's address, from its second stdout line.
+    /// The admin listener's address, from its second stdout line (the
+    /// console's URL).
     pub admin: String,
     logs: Arc<Mutex<String>>,
     /// The thread copying stderr into `logs`; it ends when the process does.
@@ -208,10 +209,9 @@ impl TestServer {
         };
         let admin = second
             .as_deref()
-            .and_then(|l| l.strip_prefix("admin on "))
-            .unwrap_or_else(|| {
-                panic!("second stdout line {second:?} does not name the admin address")
-            })
+            .and_then(|l| l.strip_prefix("console on http://"))
+            .and_then(|l| l.strip_suffix('/'))
+            .unwrap_or_else(|| panic!("second stdout line {second:?} is not the console's URL"))
             .to_string();
         TestServer {
             addr: addr.to_string(),

@@ -3,6 +3,9 @@
 //! listener so that it can stay on loopback or a private network.
 //!
 //! Served with hyper (HTTP/1.1, keep-alive):
+//! - `GET /`: the console, a page (HTML, CSS and JavaScript compiled into
+//!   the binary) that shows the plugins and the events live and holds
+//!   WebSocket client panels;
 //! - `GET /healthz`: `ok` while the process runs;
 //! - `GET /readyz`: 200 once the plugins folder is loaded and the channel
 //!   layer is connected, 503 with the reason before;
@@ -14,6 +17,7 @@
 //! - `GET /events`: the last events of [`crate::events`], newest first;
 //!   `GET /events/stream`: the same, live, as server-sent events.
 
+mod console;
 mod status;
 mod stream;
 
@@ -123,7 +127,11 @@ fn route(req: &Request<Incoming>, registry: &Registry, stats: &Stats) -> Answer 
             .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         return r;
     }
-    match req.uri().path() {
+    let path = req.uri().path();
+    if let Some(page) = console::page(path) {
+        return page;
+    }
+    match path {
         "/healthz" => answer(200, TEXT, "ok\n"),
         "/readyz" => match unready(registry) {
             None => answer(200, TEXT, "ready\n"),
@@ -151,8 +159,8 @@ fn route(req: &Request<Incoming>, registry: &Registry, stats: &Stats) -> Answer 
             404,
             TEXT,
             format!(
-                "no admin page {path}; try /status, /events, /events/stream, /metrics, \
-                 /healthz or /readyz\n"
+                "no admin page {path}; try / (the console), /status, /events, /events/stream, \
+                 /metrics, /healthz or /readyz\n"
             ),
         ),
     }
