@@ -145,6 +145,43 @@ async fn metrics_read_exactly_what_happened() {
     );
     assert_eq!(value(&m, "wasmsock_plugin_reloads_total", &echo), 0.0);
     assert_eq!(value(&m, "wasmsock_layer_connected", &[]), 1.0);
+    // The metric table of docs/operations.md names every family served,
+    // and every metric the Grafana dashboard queries is in that table (a
+    // family shows only from its first count, so not all are served here).
+    let family = |name: &str| {
+        let name = name.strip_suffix("_bucket").unwrap_or(name);
+        name.strip_suffix("_total").unwrap_or(name).to_owned()
+    };
+    let names = |text: &str, line_start: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with(line_start))
+            .flat_map(|l| l.match_indices("wasmsock_").map(move |(at, _)| &l[at..]))
+            .map(|rest| {
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                    .unwrap_or(rest.len());
+                family(&rest[..end])
+            })
+            .collect()
+    };
+    let root = crate::support::root();
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).expect(path);
+    let documented = names(&read("docs/operations.md"), "| `wasmsock_");
+    assert!(documented.len() >= 20, "{documented:?}");
+    for served in m.docs.keys() {
+        assert!(
+            documented.contains(served),
+            "/metrics serves {served}, which docs/operations.md does not list"
+        );
+    }
+    let queried = names(&read("docs/grafana/wasmsock.json"), "");
+    assert!(queried.len() >= 20, "{queried:?}");
+    for name in &queried {
+        assert!(
+            documented.contains(name),
+            "the dashboard queries {name}, which docs/operations.md does not list"
+        );
+    }
     // Every family is documented.
     for name in [
         "wasmsock_connections_open",
