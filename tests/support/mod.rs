@@ -207,12 +207,17 @@ impl TestServer {
                 logs.lock().unwrap_or_else(|p| p.into_inner())
             );
         };
-        let admin = second
+        let Some(admin) = second
             .as_deref()
             .and_then(|l| l.strip_prefix("console on http://"))
             .and_then(|l| l.strip_suffix('/'))
-            .unwrap_or_else(|| panic!("second stdout line {second:?} is not the console's URL"))
-            .to_string();
+            .map(str::to_owned)
+        else {
+            // Not left running after the test has failed.
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("second stdout line {second:?} is not the console's URL");
+        };
         TestServer {
             addr: addr.to_string(),
             admin,
