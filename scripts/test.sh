@@ -29,4 +29,7 @@ if ! command -v redis-server >/dev/null; then
     exit 1
   fi
 fi
+# The console test drives Chromium through playwright-core; it skips, saying
+# so, without node or /usr/bin/chromium (apt-get install chromium).
+if command -v npm >/dev/null; then "$root/tests/console/install.sh"; fi
 exec cargo test --workspace "$@"

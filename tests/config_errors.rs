@@ -92,6 +92,10 @@ fn bad_server_config_files_name_file_key_and_expectation() {
                 "plugin_defaults.memory_limit_mb (64)",
             ],
         ),
+        (
+            "shutdown_drain_ms = 0\n",
+            &["wasmsock.toml", "`shutdown_drain_ms`", "from 1 to"],
+        ),
         ("this is = not toml [\n", &["wasmsock.toml", "line 1"]),
     ];
     for (text, words) in cases {

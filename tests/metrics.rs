@@ -1,7 +1,7 @@
 //! The admin listener's operator endpoints through a real server: `/metrics`
 //! read with a Prometheus text parser after a known sequence of
 //! connections, messages, refusals, a refused file and a trap; `/readyz`
-//! following the channel layer; JSON log lines.
+//! following the channel layer; log lines (JSON and text) and their fields.
 
 use std::time::{Duration, Instant};
 
@@ -145,6 +145,43 @@ async fn metrics_read_exactly_what_happened() {
     );
     assert_eq!(value(&m, "wasmsock_plugin_reloads_total", &echo), 0.0);
     assert_eq!(value(&m, "wasmsock_layer_connected", &[]), 1.0);
+    // The metric table of docs/operations.md names every family served,
+    // and every metric the Grafana dashboard queries is in that table (a
+    // family shows only from its first count, so not all are served here).
+    let family = |name: &str| {
+        let name = name.strip_suffix("_bucket").unwrap_or(name);
+        name.strip_suffix("_total").unwrap_or(name).to_owned()
+    };
+    let names = |text: &str, line_start: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with(line_start))
+            .flat_map(|l| l.match_indices("wasmsock_").map(move |(at, _)| &l[at..]))
+            .map(|rest| {
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                    .unwrap_or(rest.len());
+                family(&rest[..end])
+            })
+            .collect()
+    };
+    let root = crate::support::root();
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).expect(path);
+    let documented = names(&read("docs/operations.md"), "| `wasmsock_");
+    assert!(documented.len() >= 20, "{documented:?}");
+    for served in m.docs.keys() {
+        assert!(
+            documented.contains(served),
+            "/metrics serves {served}, which docs/operations.md does not list"
+        );
+    }
+    let queried = names(&read("docs/grafana/wasmsock.json"), "");
+    assert!(queried.len() >= 20, "{queried:?}");
+    for name in &queried {
+        assert!(
+            documented.contains(name),
+            "the dashboard queries {name}, which docs/operations.md does not list"
+        );
+    }
     // Every family is documented.
     for name in [
         "wasmsock_connections_open",
@@ -218,5 +255,31 @@ async fn json_log_lines_parse_and_carry_their_fields() {
                 .is_some_and(|m| m.contains("disconnect"))
         })
         .expect("the echo plugin's disconnect line");
+    // The plugin's own line names the plugin, its version and the
+    // connection whose call wrote it (the server's first: id 1).
+    assert_eq!(plugin_line["target"], "plugin", "{plugin_line}");
     assert_eq!(plugin_line["plugin"], "echo", "{plugin_line}");
+    assert_eq!(plugin_line["version"], 1, "{plugin_line}");
+    assert_eq!(plugin_line["conn"], 1, "{plugin_line}");
+}
+
+#[tokio::test]
+async fn text_log_lines_carry_the_same_fields() {
+    let dir = plugins_dir();
+    install(dir.path(), "echo", "echo");
+    let server = TestServer::start(dir.path(), &["--log-format", "text"]);
+    let mut ws = server.connect("/echo").await;
+    ws.close(None).await.expect("close");
+    closed(&mut ws).await;
+    server
+        .wait_log("disconnect 1:", Duration::from_secs(10))
+        .await;
+    let logs = server.logs();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("disconnect 1:"))
+        .expect("the echo plugin's disconnect line");
+    for field in ["plugin=\"echo\"", "version=1", "conn=1"] {
+        assert!(line.contains(field), "{field} missing: {line}");
+    }
 }

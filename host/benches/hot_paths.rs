@@ -23,8 +23,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use wasmsock::config::{InstanceMode, Manifest, PluginDefaults};
 use wasmsock::internals::{
     build_scope, compile, spawn, Batch, CallBudget, ConnMap, ConnectOutcome, Connections,
-    HostState, LogBudget, Message, Outbound, Outbox, Request, RequestHead, Served, ShardSpec,
-    Timers,
+    HostState, LogBudget, LogTags, Message, Outbound, Outbox, Request, RequestHead, Served,
+    ShardSpec, Timers,
 };
 use wasmsock::routing::{RoutePattern, RouteTable};
 use wasmsock::runtime::WasmEngine;
@@ -209,6 +209,7 @@ fn bench_guest(c: &mut Criterion) {
             1000,
             echo.spec.health.clone(),
         )),
+        log_tags: Arc::new(LogTags::new("echo".into(), 1)),
         wasi: wasmtime_wasi::WasiCtxBuilder::new().build(),
         table: Default::default(),
     };

@@ -20,12 +20,13 @@
 //!
 //! Floors, top to bottom; a module imports only from floors below its own:
 //! `main` → [`testing`] → [`server`] → [`session`] → [`plugins`] →
-//! [`runtime`] → `layer` → [`config`], [`metrics`], [`routing`],
-//! [`close`], [`text`].
+//! [`runtime`] → `layer` → [`config`], [`metrics`], [`events`],
+//! [`routing`], [`close`], [`text`].
 //!
 //! - [`server`]: the accept loop, the HTTP upgrade (parsed here so admission
 //!   runs before the server commits), the per-connection task that pumps
-//!   frames between the socket, the shard and the outbox; the admin listener.
+//!   frames between the socket, the shard and the outbox; the admin listener
+//!   (status, metrics, the event log and its stream, the console page).
 //! - [`session`]: admission, transport-free and shared with the test
 //!   harness: route, origin, quarantine, connection limit, registration,
 //!   `on-connect`, subprotocol, response headers; and the end of a session.
@@ -45,7 +46,10 @@
 //! - [`config`]: the server config file, limits, plugin manifests, WASI
 //!   grants and their errors; [`routing`]: route patterns with `{param}`
 //!   segments, most specific first; [`close`]: close codes; [`metrics`]:
-//!   the process's Prometheus families, which every floor records into.
+//!   the process's Prometheus families, which every floor records into;
+//!   [`events`]: the process's log of what happened to plugins (loads,
+//!   refusals, failures, quarantines), kept and streamed for the admin
+//!   listener.
 //! - [`scaffold`]: `wasmsock new`, a ready-to-build echo plugin per language.
 //! - [`testing`]: the harness for plugin authors: load a component,
 //!   connect, send, receive with a timeout, disconnect, read its log —
@@ -54,6 +58,7 @@
 
 pub mod close;
 pub mod config;
+pub mod events;
 pub(crate) mod layer;
 pub mod metrics;
 pub mod plugins;
@@ -74,6 +79,7 @@ pub mod internals {
     pub use crate::runtime::budget::CallBudget;
     pub use crate::runtime::connections::Connections;
     pub use crate::runtime::log_budget::LogBudget;
+    pub use crate::runtime::log_tags::LogTags;
     pub use crate::runtime::outbox::{Batch, Outbound, Outbox};
     pub use crate::runtime::shard::{spawn, ConnectOutcome, Request, ShardSpec};
     pub use crate::runtime::state::{ConnMap, HostState, Served};

@@ -40,8 +40,9 @@ enum Command {
         /// Address to listen on; port 0 picks a free one [default: 127.0.0.1:8080].
         #[arg(long)]
         listen: Option<String>,
-        /// Serve `/status` (JSON) and `/healthz` on this address; the second
-        /// line on stdout names it. Keep it off public networks.
+        /// Serve the console (`/`), `/status`, `/events`, `/metrics`,
+        /// `/readyz` and `/healthz` on this address; the second line on
+        /// stdout is the console's URL. Keep it off public networks.
         #[arg(long)]
         admin: Option<String>,
         /// Server configuration file (TOML).
@@ -303,7 +304,7 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {addr}")?;
         if let Some(admin) = admin {
-            writeln!(out, "admin on {admin}")?;
+            writeln!(out, "console on http://{admin}/")?;
         }
         out.flush()?;
     }
@@ -313,7 +314,7 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         dir.display(),
         registry.names().join(", ")
     );
-    server.run(shutdown, config.limits.close_timeout).await;
+    server.run(shutdown, config.shutdown_drain).await;
     Ok(())
 }
 

@@ -144,7 +144,8 @@ pub struct TestServer {
     child: Child,
     /// The address it listens on, from its first stdout line.
     pub addr: String,
-    /// The admin listener's address, from its second stdout line.
+    /// The admin listener's address, from its second stdout line (the
+    /// console's URL).
     pub admin: String,
     logs: Arc<Mutex<String>>,
     /// The thread copying stderr into `logs`; it ends when the process does.
@@ -206,13 +207,17 @@ impl TestServer {
                 logs.lock().unwrap_or_else(|p| p.into_inner())
             );
         };
-        let admin = second
+        let Some(admin) = second
             .as_deref()
-            .and_then(|l| l.strip_prefix("admin on "))
-            .unwrap_or_else(|| {
-                panic!("second stdout line {second:?} does not name the admin address")
-            })
-            .to_string();
+            .and_then(|l| l.strip_prefix("console on http://"))
+            .and_then(|l| l.strip_suffix('/'))
+            .map(str::to_owned)
+        else {
+            // Not left running after the test has failed.
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("second stdout line {second:?} is not the console's URL");
+        };
         TestServer {
             addr: addr.to_string(),
             admin,

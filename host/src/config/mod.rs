@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -94,6 +95,10 @@ pub struct ServerFile {
     pub layer: Option<String>,
     /// Log lines as `text` (default) or `json`.
     pub log_format: Option<String>,
+    /// On SIGTERM or Ctrl-C, how long the server waits for its connections
+    /// to close (1001) and their plugins' `on-disconnect` to run before it
+    /// exits, in ms.
+    pub shutdown_drain_ms: Option<u64>,
     /// Connection limits.
     pub limits: LimitsFile,
     /// Defaults for every plugin.
@@ -162,7 +167,15 @@ pub struct ServerConfig {
     pub log_format: LogFormat,
     /// The per-connection instance pool.
     pub pool: PoolSettings,
+    /// Longest wait at shutdown for connections to close and their
+    /// `on-disconnect` to run.
+    pub shutdown_drain: Duration,
 }
+
+/// The default of `shutdown_drain_ms`: as long as a close handshake may take
+/// (`limits.close_timeout_ms`'s default), so a client that answers its close
+/// frame in time is never cut off.
+pub const DEFAULT_SHUTDOWN_DRAIN: Duration = Duration::from_millis(5_000);
 
 /// Command-line values that override the configuration file.
 #[derive(Debug, Clone, Default)]
@@ -203,6 +216,9 @@ impl ServerConfig {
     pub fn parse(path: &Path, text: &str, cli: &Overrides) -> Result<ServerConfig, ConfigError> {
         let parsed: ServerFile = parse_toml(path, text)?;
         let limits = parsed.limits.resolve(path)?;
+        if let Some(ms) = parsed.shutdown_drain_ms {
+            check_range(path, "shutdown_drain_ms", ms, 1, 3_600_000)?;
+        }
         parsed.plugin_defaults.validate(path, "plugin_defaults.")?;
         let pool = parsed.pool.resolve(path)?;
         let memory_mb = pool.memory.unwrap_or(0) >> 20;
@@ -314,6 +330,9 @@ impl ServerConfig {
             layer,
             log_format,
             pool,
+            shutdown_drain: parsed
+                .shutdown_drain_ms
+                .map_or(DEFAULT_SHUTDOWN_DRAIN, Duration::from_millis),
         })
     }
 }

@@ -38,6 +38,7 @@ pub async fn check(path: &Path) -> Result<Report, LoadError> {
         bytes,
         LoadSpec {
             name,
+            version: 0,
             manifest: &manifest,
             max_message_size: Limits::default().max_message_size,
             reuse: None,

@@ -131,6 +131,9 @@ pub fn compile(
 pub struct LoadSpec<'a> {
     /// The plugin's name (the file stem).
     pub name: &'a str,
+    /// The version it will be if it loads (0 for `check`), for its log
+    /// lines and events.
+    pub version: u64,
     /// Its effective settings.
     pub manifest: &'a Manifest,
     /// Largest message the plugin may send (the server's message limit).
@@ -189,6 +192,7 @@ pub async fn load(
         spec.connections,
     );
     shard_spec.log = spec.log;
+    shard_spec.version = spec.version;
     let shard_spec = Arc::new(shard_spec);
     let first = shard_spec
         .instantiate()

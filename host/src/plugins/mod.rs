@@ -16,7 +16,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
 
-use crate::config::{ConfigError, LayerConfig, Limits, Manifest, PluginDefaults};
+use crate::config::{ConfigError, InstanceMode, LayerConfig, Limits, Manifest, PluginDefaults};
+use crate::events::{self, Kind};
 use crate::layer::{Memory, Redis};
 use crate::routing::{RouteMatch, RoutePattern, RouteTable};
 use crate::runtime::connections::{new_host_id, Connections};
@@ -55,6 +56,14 @@ pub enum RefuseError {
         /// Its pattern.
         existing: String,
     },
+}
+
+/// `shared` or `per-connection`, as the manifest and `/status` write it.
+pub fn instance_mode(manifest: &Manifest) -> &'static str {
+    match manifest.instance {
+        InstanceMode::Shared => "shared",
+        InstanceMode::PerConnection => "per-connection",
+    }
 }
 
 /// True for names a plugin file may have: letters, digits, '-' and '_'.
@@ -271,6 +280,7 @@ impl Registry {
                 let message = crate::text::one_line(&e.to_string());
                 tracing::error!(plugin = name, "{message}{keeps}");
                 crate::metrics::global().refused(name);
+                events::global().record(Kind::Refused, name, None, &format!("{message}{keeps}"));
                 lock(&self.errors).insert(name.to_string(), message);
             }
         }
@@ -309,11 +319,16 @@ impl Registry {
             .as_ref()
             .filter(|c| c.hash == hash)
             .map(|c| c.spec.pre.instance_pre().component().clone());
+        // The number it will have if it loads: its instances tag their log
+        // lines with it from the first. Reloads of one name come one at a
+        // time (the watcher's task), and a refusal uses no number.
+        let version = lock(&self.versions).get(name).copied().unwrap_or(0) + 1;
         let loaded = loader::load(
             &self.engine,
             bytes,
             LoadSpec {
                 name,
+                version,
                 manifest: &manifest,
                 max_message_size: self.limits.max_message_size,
                 reuse,
@@ -323,12 +338,11 @@ impl Registry {
         )
         .await
         .map_err(load_err)?;
-        let version = {
+        {
             let mut versions = lock(&self.versions);
             let v = versions.entry(name.to_string()).or_insert(0);
-            *v += 1;
-            *v
-        };
+            *v = (*v).max(version);
+        }
         let active = current
             .as_ref()
             .map(|c| c.active.clone())
@@ -357,6 +371,22 @@ impl Registry {
         if current.is_some() {
             crate::metrics::global().reloaded(name);
         }
+        events::global().record(
+            if current.is_some() {
+                Kind::Reloaded
+            } else {
+                Kind::Loaded
+            },
+            name,
+            Some(version),
+            &format!(
+                "serving {} ({}, sha256 {}, {} bytes)",
+                routes.join(", "),
+                instance_mode(&plugin.manifest),
+                &plugin.hash[..12],
+                plugin.size
+            ),
+        );
         lock(&self.plugins).insert(name.to_string(), plugin.clone());
         self.rebuild_routes();
         if let Some(old) = current {
@@ -406,6 +436,12 @@ impl Registry {
                 plugin = name,
                 "removed plugin `{name}`; {} no longer served",
                 routes.join(", ")
+            );
+            events::global().record(
+                Kind::Removed,
+                name,
+                Some(p.version),
+                &format!("the file is gone; {} no longer served", routes.join(", ")),
             );
             self.rebuild_routes();
             p.removed();

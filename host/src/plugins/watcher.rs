@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use notify::{RecursiveMode, Watcher as _};
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 
 use super::{valid_name, Registry};
@@ -26,6 +27,19 @@ pub fn plugin_name(path: &Path) -> Option<String> {
     }
     let (stem, ext) = file.rsplit_once('.')?;
     (matches!(ext, "wasm" | "toml") && valid_name(stem)).then(|| stem.to_string())
+}
+
+/// Whether an event may have changed the file. Reads are not changes: a
+/// reload opens the file, which the watcher reports, and taking that for a
+/// change made each reload cause the next (every plugin file read every
+/// 150 ms for as long as the server ran, a refused one logged and counted
+/// as often). A writer closing the file is kept: the write is complete.
+pub fn is_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
 }
 
 /// A running watch; dropping it stops the watch.
@@ -47,13 +61,14 @@ pub fn watch(registry: Arc<Registry>) -> anyhow::Result<FolderWatch> {
     let (tx, rx) = mpsc::unbounded_channel::<String>();
     let mut watcher =
         notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
-            Ok(event) => {
+            Ok(event) if is_change(&event.kind) => {
                 for path in &event.paths {
                     if let Some(name) = plugin_name(path) {
                         let _ = tx.send(name);
                     }
                 }
             }
+            Ok(_) => {}
             Err(e) => tracing::warn!("plugin folder watch error: {e}"),
         })
         .context("starting the plugin folder watcher")?;
@@ -89,6 +104,23 @@ async fn debounce_and_reload(registry: Arc<Registry>, mut rx: mpsc::UnboundedRec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_are_not_changes() {
+        use notify::event::{CreateKind, ModifyKind, RemoveKind};
+        assert!(!is_change(&EventKind::Access(AccessKind::Open(
+            AccessMode::Any
+        ))));
+        assert!(!is_change(&EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
+        assert!(is_change(&EventKind::Access(AccessKind::Close(
+            AccessMode::Write
+        ))));
+        assert!(is_change(&EventKind::Create(CreateKind::File)));
+        assert!(is_change(&EventKind::Modify(ModifyKind::Any)));
+        assert!(is_change(&EventKind::Remove(RemoveKind::File)));
+    }
 
     #[test]
     fn names_from_paths() {

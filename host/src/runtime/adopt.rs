@@ -14,9 +14,10 @@ use tokio::sync::mpsc;
 use super::connections::Connections;
 use super::outbox::Outbound;
 use super::request::{Released, Request, ShardHandle};
-use super::shard::{describe, failed, summary, Instance, ShardSpec};
+use super::shard::{describe, event, failed, summary, Instance, ShardSpec};
 use super::state::{ConnMap, Served};
 use crate::close;
+use crate::events::Kind;
 
 /// Connections this shard released, and where they went: group events
 /// queued here for them before their registry entries pointed at the new
@@ -132,6 +133,7 @@ pub(super) async fn adopt(
         return Ok(());
     };
     inst.start_call(spec.call_timeout);
+    inst.store.data().log_tags.set_conn(Some(conn));
     let Some(handler) = inst.exports.adopt_handler() else {
         return Ok(());
     };
@@ -200,6 +202,16 @@ pub(super) async fn recover(
     // the plugin's doing: the instance is rebuilt all the same, but the
     // failure does not count toward its quarantine.
     let blameless = super::pool::host_resource(&e);
+    let note = if blameless {
+        " (the host ran out of resources; not counted against the plugin)"
+    } else {
+        ""
+    };
+    event(
+        spec,
+        Kind::failure(kind),
+        &format!("connection {conn}: {short}{note}"),
+    );
     let moves = spec.moves && !others.is_empty();
     let next = if moves {
         "handing its other connections to a fresh instance"

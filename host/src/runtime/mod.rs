@@ -13,6 +13,7 @@ pub(crate) mod engine;
 pub(crate) mod health;
 mod imports;
 pub(crate) mod log_budget;
+pub(crate) mod log_tags;
 pub(crate) mod outbox;
 pub mod pool;
 pub(crate) mod request;

@@ -117,6 +117,21 @@ pub enum Request {
 }
 
 impl Request {
+    /// The connection the request is for, if any (log lines of the call
+    /// carry it).
+    pub(super) fn conn(&self) -> Option<u64> {
+        match self {
+            Request::Connect { conn, .. }
+            | Request::Message { conn, .. }
+            | Request::Disconnect { conn, .. }
+            | Request::Event { conn, .. }
+            | Request::Gap { conn, .. }
+            | Request::Release { conn, .. }
+            | Request::Adopt { conn, .. } => Some(*conn),
+            Request::Flush { .. } | Request::HandTimers { .. } | Request::TakeTimers { .. } => None,
+        }
+    }
+
     /// The export this request calls, as an index of
     /// [`calls::EXPORTS`](super::calls::EXPORTS).
     pub(super) fn export(&self) -> Option<usize> {

@@ -23,12 +23,14 @@ use super::connections::Connections;
 use super::engine::WasmEngine;
 use super::health::Health;
 use super::log_budget::LogBudget;
+use super::log_tags::LogTags;
 use super::request::refuse;
 pub use super::request::{ConnectOutcome, Released, Request, ShardHandle};
 use super::state::{ConnMap, HostState, Kept, Served};
 use super::stdio::LogStream;
 use super::DeadlineExceeded;
 use crate::config::WasiGrants;
+use crate::events::{self, Kind};
 
 /// Requests a shard can queue before senders wait: the backpressure that
 /// slows readers of busy connections instead of buffering without bound.
@@ -42,6 +44,9 @@ pub struct ShardSpec {
     pub pre: PluginPre<HostState>,
     /// The plugin's name.
     pub plugin: Arc<str>,
+    /// The version these shards serve (0 outside the server: `check`), for
+    /// log lines and events.
+    pub version: u64,
     /// The plugin's `[config]` values.
     pub config: Arc<BTreeMap<String, String>>,
     /// Memory cap per instance, in bytes.
@@ -132,6 +137,7 @@ impl ShardSpec {
             engine,
             pre,
             plugin,
+            version: 0,
             config: Arc::new(manifest.config.clone()),
             memory_limit: manifest.memory_limit,
             call_timeout: manifest.call_timeout,
@@ -149,9 +155,9 @@ impl ShardSpec {
 
     /// The WASI context of a new instance: stdout and stderr into the log,
     /// and only what the manifest grants.
-    fn wasi(&self, budget: &Arc<LogBudget>) -> anyhow::Result<WasiCtx> {
+    fn wasi(&self, budget: &Arc<LogBudget>, tags: &Arc<LogTags>) -> anyhow::Result<WasiCtx> {
         let stream = |stream| LogStream {
-            plugin: self.plugin.clone(),
+            tags: tags.clone(),
             stream,
             budget: budget.clone(),
         };
@@ -199,7 +205,8 @@ impl ShardSpec {
             self.log_lines_per_second,
             self.health.clone(),
         ));
-        let wasi = self.wasi(&budget)?;
+        let tags = Arc::new(LogTags::new(self.plugin.clone(), self.version));
+        let wasi = self.wasi(&budget, &tags)?;
         let state = HostState {
             plugin: self.plugin.clone(),
             config: self.config.clone(),
@@ -212,6 +219,7 @@ impl ShardSpec {
             budget: CallBudget::start(self.call_timeout),
             limits: Default::default(),
             log_budget: budget,
+            log_tags: tags,
             wasi,
             table: Default::default(),
         };
@@ -374,6 +382,7 @@ async fn run(
                     let why = crate::text::one_line(&format!("{e:#}"));
                     tracing::error!(plugin = &*spec.plugin, "cannot instantiate plugin: {why}");
                     crate::metrics::global().failed(&spec.plugin, "instantiate");
+                    event(&spec, Kind::Instantiate, &summary(&e));
                     failed(&spec, &why);
                     refuse(&spec.plugin, req, ConnectOutcome::Failed);
                     continue;
@@ -413,6 +422,7 @@ async fn fire_due(spec: &ShardSpec, instance: &mut Option<Instance>, times: &mut
         }
         crate::metrics::global().timers(&spec.plugin, "fired", 1);
         inst.start_call(spec.call_timeout);
+        inst.store.data().log_tags.set_conn(conn);
         let started = times.start(Some(6));
         let result = match inst.exports.timer_handler() {
             Some(h) => h.call_on_timer(&mut inst.store, conn, token).await,
@@ -428,6 +438,11 @@ async fn fire_due(spec: &ShardSpec, instance: &mut Option<Instance>, times: &mut
     }
 }
 
+/// Put what happened to this version in the event log.
+pub(super) fn event(spec: &ShardSpec, kind: Kind, detail: &str) {
+    events::global().record(kind, &spec.plugin, Some(spec.version), detail);
+}
+
 /// Count a failure of the plugin, and say so if it starts a quarantine.
 pub(super) fn failed(spec: &ShardSpec, why: &str) {
     if let Some(q) = spec.health.record_failure(why) {
@@ -439,6 +454,12 @@ pub(super) fn failed(spec: &ShardSpec, why: &str) {
             q.failures,
             policy.window.as_secs_f64(),
         );
+        let detail = format!(
+            "for {} s after {} failures: {why}",
+            q.length.as_secs_f64(),
+            q.failures
+        );
+        event(spec, Kind::Quarantined, &detail);
     }
 }
 
@@ -449,6 +470,7 @@ async fn handle(
     me: &mpsc::WeakSender<Request>,
 ) -> Result<(), (u64, wasmtime::Error)> {
     inst.start_call(spec.call_timeout);
+    inst.store.data().log_tags.set_conn(req.conn());
     if let Request::Adopt {
         conn,
         served,

@@ -11,6 +11,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::budget::CallBudget;
 use super::connections::Connections;
 use super::log_budget::LogBudget;
+use super::log_tags::LogTags;
 use super::outbox::Outbox;
 
 /// Per-store host state of one plugin instance (a shard).
@@ -40,6 +41,9 @@ pub struct HostState {
     pub limits: Limits,
     /// The shard's log rate limit, shared with its stdout and stderr.
     pub log_budget: Arc<LogBudget>,
+    /// What its log lines are tagged with (plugin, version, the call's
+    /// connection), shared with its stdout and stderr.
+    pub log_tags: Arc<LogTags>,
     /// WASI state: the captured stdout and stderr and what the manifest
     /// grants.
     pub wasi: WasiCtx,

@@ -1,5 +1,5 @@
 //! Guest stdout and stderr, captured line by line into the server's log
-//! instead of being inherited.
+//! instead of being inherited, tagged as the `log` import's lines are.
 
 use std::io;
 use std::pin::Pin;
@@ -14,12 +14,14 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
 use super::imports::{truncate_log_line, MAX_LOG_LINE};
 use super::log_budget::LogBudget;
+use super::log_tags::LogTags;
 
-/// Where a plugin's stdout or stderr goes: log lines tagged with its name.
+/// Where a plugin's stdout or stderr goes: log lines tagged with its name,
+/// version and the call's connection.
 #[derive(Clone)]
 pub struct LogStream {
-    /// The plugin's name.
-    pub plugin: Arc<str>,
+    /// The plugin, version and connection.
+    pub tags: Arc<LogTags>,
     /// "stdout" or "stderr".
     pub stream: &'static str,
     /// The shard's log rate limit.
@@ -68,7 +70,15 @@ impl LineWriter {
         }
         let text = String::from_utf8_lossy(&self.line);
         let text = truncate_log_line(text.trim_end_matches('\r'));
-        tracing::info!(target: "plugin", plugin = &*self.sink.plugin, stream = self.sink.stream, "{text}");
+        let tags = &*self.sink.tags;
+        tracing::info!(
+            target: "plugin",
+            plugin = &*tags.plugin,
+            version = tags.version,
+            conn = tags.conn(),
+            stream = self.sink.stream,
+            "{text}"
+        );
         self.line.clear();
     }
 

@@ -9,7 +9,7 @@ mod read_ahead;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -32,6 +32,9 @@ pub struct Stats {
     pub websockets: AtomicUsize,
     /// Connections accepted since start.
     pub accepted: AtomicU64,
+    /// The address the listener is bound to, once it is: `/status` names
+    /// it, so the console knows where its WebSocket panels connect.
+    pub listen: OnceLock<SocketAddr>,
 }
 
 /// Counts one held connection in `open` until dropped.
@@ -89,6 +92,9 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let ws_config = ws_config(&limits);
+        if let Ok(bound) = listener.local_addr() {
+            let _ = stats.listen.set(bound);
+        }
         Ok(Server {
             listener,
             ctx: Arc::new(ConnContext {

@@ -126,6 +126,7 @@ impl LoadOptions {
             bytes,
             LoadSpec {
                 name: &name,
+                version: 1,
                 manifest: &manifest,
                 max_message_size: self.limits.max_message_size,
                 reuse: None,

@@ -1,5 +1,5 @@
 //! `wasmsock:plugin/log`: plugin log lines go to the server's log, tagged
-//! with the plugin's name.
+//! with the plugin's name, version and the connection of the call.
 
 use crate::runtime::bindings::{wasmsock::plugin::log::Host, Level};
 use crate::runtime::state::HostState;
@@ -19,9 +19,15 @@ macro_rules! emit {
     ($state:expr, $message:expr, $level:ident, $event:ident) => {{
         if tracing::enabled!(target: "plugin", tracing::Level::$level) && $state.log_budget.admit()
         {
-            let plugin = &*$state.plugin;
+            let tags = &*$state.log_tags;
             let message = truncate_log_line(&$message);
-            tracing::$event!(target: "plugin", plugin, "{message}");
+            tracing::$event!(
+                target: "plugin",
+                plugin = &*tags.plugin,
+                version = tags.version,
+                conn = tags.conn(),
+                "{message}"
+            );
         }
     }};
 }

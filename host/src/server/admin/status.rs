@@ -1,44 +1,23 @@
-//! The admin listener (`--admin ADDR`): what operators and tests read to see
-//! the server's state. It is separate from the public listener so that it
-//! can stay on loopback or a private network.
-//!
-//! Served with hyper (HTTP/1.1, keep-alive):
-//! - `GET /healthz`: `ok` while the process runs;
-//! - `GET /readyz`: 200 once the plugins folder is loaded and the channel
-//!   layer is connected, 503 with the reason before;
-//! - `GET /metrics`: the Prometheus families of [`crate::metrics`];
-//! - `GET /status`: JSON with open connections, live shards, resident
-//!   memory, and per plugin its version, routes, connections, shards,
-//!   failures, dropped log lines and quarantine; and the last refusal of each
-//!   plugin file that was not loaded.
+//! What `/status`, `/readyz` and `/metrics` read: the server's state now,
+//! gathered from the registry, the listener's counts and the layer.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use std::convert::Infallible;
-
-use bytes::Bytes;
-use http::header::{HeaderValue, ALLOW, CONTENT_TYPE};
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
-use tokio::net::TcpListener;
 
-use super::Stats;
-use crate::config::InstanceMode;
-use crate::metrics::{self, Snapshot};
-use crate::plugins::Registry;
+use crate::metrics::Snapshot;
+use crate::plugins::{instance_mode, Registry};
 use crate::runtime::shard::live_shards;
+use crate::server::Stats;
 
 /// The whole `/status` answer.
 #[derive(Debug, Serialize)]
 pub struct Status {
+    /// The public WebSocket listener's address (`null` until it is bound):
+    /// where the console's client panels connect.
+    pub listen: Option<String>,
     /// Open TCP connections (handshakes included) and open WebSockets.
     pub connections: Connections,
     /// Shard tasks running, all plugins and versions together.
@@ -207,10 +186,7 @@ pub fn status(registry: &Registry, stats: &Stats) -> Status {
                 version: p.version,
                 sha256: p.hash.clone(),
                 routes: p.manifest.routes.iter().map(|r| r.to_string()).collect(),
-                instance: match p.manifest.instance {
-                    InstanceMode::Shared => "shared",
-                    InstanceMode::PerConnection => "per-connection",
-                },
+                instance: instance_mode(&p.manifest),
                 connections: p.connections(),
                 adopts: p.adopts(),
                 on_reload: p.reload_mode().as_str(),
@@ -235,6 +211,7 @@ pub fn status(registry: &Registry, stats: &Stats) -> Status {
         })
         .collect();
     Status {
+        listen: stats.listen.get().map(ToString::to_string),
         connections: Connections {
             open: stats.open.load(Ordering::Relaxed),
             websocket: stats.websockets.load(Ordering::Relaxed),
@@ -290,7 +267,7 @@ pub fn unready(registry: &Registry) -> Option<String> {
 }
 
 /// The figures `/status` holds that the metrics copy in when read.
-fn snapshot(status: &Status, registry: &Registry) -> Snapshot {
+pub fn snapshot(status: &Status, registry: &Registry) -> Snapshot {
     let groups = registry.connections().groups();
     let l = &status.layer;
     Snapshot {
@@ -315,84 +292,5 @@ fn snapshot(status: &Status, registry: &Registry) -> Snapshot {
             ("gaps", l.layer.gaps),
             ("unpublished", l.layer.unpublished),
         ],
-    }
-}
-
-/// Serve admin requests until the task is dropped: HTTP/1.1 with
-/// keep-alive, a connection's task per client.
-pub async fn run(listener: TcpListener, registry: Arc<Registry>, stats: Arc<Stats>) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                let registry = registry.clone();
-                let stats = stats.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| {
-                        let answer = route(&req, &registry, &stats);
-                        async move { Ok::<_, Infallible>(answer) }
-                    });
-                    let served = http1::Builder::new()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(10))
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                    if let Err(e) = served {
-                        tracing::debug!("admin connection ended: {e}");
-                    }
-                });
-            }
-            Err(e) => {
-                tracing::warn!("admin accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-type Answer = Response<Full<Bytes>>;
-
-fn answer(status: u16, content_type: &str, body: impl Into<Bytes>) -> Answer {
-    let mut r = Response::new(Full::new(body.into()));
-    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if let Ok(v) = HeaderValue::from_str(content_type) {
-        r.headers_mut().insert(CONTENT_TYPE, v);
-    }
-    r
-}
-
-const TEXT: &str = "text/plain; charset=utf-8";
-
-/// The answer to one admin request.
-fn route(req: &Request<Incoming>, registry: &Registry, stats: &Stats) -> Answer {
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        let mut r = answer(405, TEXT, "only GET and HEAD\n");
-        r.headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return r;
-    }
-    match req.uri().path() {
-        "/healthz" => answer(200, TEXT, "ok\n"),
-        "/readyz" => match unready(registry) {
-            None => answer(200, TEXT, "ready\n"),
-            Some(why) => answer(503, TEXT, format!("not ready: {why}\n")),
-        },
-        "/status" => match serde_json::to_string_pretty(&status(registry, stats)) {
-            Ok(body) => answer(200, "application/json", body + "\n"),
-            Err(e) => answer(500, TEXT, format!("{e}\n")),
-        },
-        "/metrics" => {
-            let now = status(registry, stats);
-            let text = metrics::global().encode(&snapshot(&now, registry));
-            answer(
-                200,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                text,
-            )
-        }
-        path => answer(
-            404,
-            TEXT,
-            format!("no admin page {path}; try /status, /metrics, /healthz or /readyz\n"),
-        ),
     }
 }
