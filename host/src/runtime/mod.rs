@@ -18,6 +18,7 @@ pub(crate) mod outbox;
 pub mod pool;
 pub(crate) mod request;
 pub(crate) mod shard;
+pub(crate) mod spec;
 pub(crate) mod state;
 mod stdio;
 pub(crate) mod timers;

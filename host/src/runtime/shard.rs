@@ -2,80 +2,31 @@
 //! takes requests from its inbox and calls the plugin one at a time.
 //!
 //! A call that traps, runs past its deadline or outgrows its memory breaks
-//! the instance. The shard then closes every connection it served with 1011,
-//! drops the instance and builds a fresh one for the next request; nothing
-//! outside the shard is affected.
+//! the instance: the connection whose call failed is closed with 1011 and
+//! the others are adopted by a fresh instance, or closed with it
+//! (`adopt.rs`); nothing outside the shard is affected. The shard also
+//! fires its instance's timers, and releases and adopts connections when a
+//! reload hands them from one version to the next.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use wasmtime::Store;
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
 use super::adopt::{self, Moved};
-use super::bindings::PluginPre;
-use super::budget::CallBudget;
 use super::calls::{self, CallTimes};
-use super::connections::Connections;
-use super::engine::WasmEngine;
 use super::health::Health;
-use super::log_budget::LogBudget;
-use super::log_tags::LogTags;
 use super::request::refuse;
 pub use super::request::{ConnectOutcome, Released, Request, ShardHandle};
-use super::state::{ConnMap, HostState, Kept, Served};
-use super::stdio::LogStream;
-use super::DeadlineExceeded;
-use crate::config::WasiGrants;
+pub(super) use super::spec::{describe, summary};
+pub use super::spec::{Instance, ShardSpec};
+use super::state::{Kept, Served};
 use crate::events::{self, Kind};
 
 /// Requests a shard can queue before senders wait: the backpressure that
 /// slows readers of busy connections instead of buffering without bound.
 const INBOX_CAPACITY: usize = 1024;
-
-/// Everything needed to build instances of one plugin version.
-pub struct ShardSpec {
-    /// The shared engine.
-    pub engine: WasmEngine,
-    /// The type-checked component, ready to instantiate.
-    pub pre: PluginPre<HostState>,
-    /// The plugin's name.
-    pub plugin: Arc<str>,
-    /// The version these shards serve (0 outside the server: `check`), for
-    /// log lines and events.
-    pub version: u64,
-    /// The plugin's `[config]` values.
-    pub config: Arc<BTreeMap<String, String>>,
-    /// Memory cap per instance, in bytes.
-    pub memory_limit: usize,
-    /// CPU budget of one call.
-    pub call_timeout: Duration,
-    /// Largest message a plugin may send.
-    pub max_message_size: usize,
-    /// Log lines a shard may write per second.
-    pub log_lines_per_second: u32,
-    /// What the plugin may reach through WASI.
-    pub grants: WasiGrants,
-    /// Failures, quarantine and counters of this version.
-    pub health: Arc<Health>,
-    /// Every connection of the server and their groups.
-    pub connections: Arc<Connections>,
-    /// The largest attachment a connection may have, in bytes.
-    pub attachment_max: usize,
-    /// Timers one instance may hold.
-    pub timers_max: usize,
-    /// True when the plugin's connections move to a fresh instance after
-    /// a failed one (`on_reload` is adopt, by the manifest or because the
-    /// plugin exports `adopt-handler`) instead of closing with it.
-    pub moves: bool,
-    /// Where the shards' log lines go (the plugin's and the host's about
-    /// it): the global subscriber when `None`; the test harness captures
-    /// them with its own.
-    pub log: Option<tracing::Dispatch>,
-}
 
 /// Shard tasks running, all plugins and versions together.
 static LIVE_SHARDS: AtomicUsize = AtomicUsize::new(0);
@@ -100,161 +51,6 @@ pub async fn all_stopped() {
         }
         stopped.await;
     }
-}
-
-/// A live instance and its store.
-pub struct Instance {
-    /// The store, whose data holds the connections it serves.
-    pub(super) store: Store<HostState>,
-    /// Its exports.
-    pub(super) exports: super::bindings::PluginExports,
-}
-
-impl Instance {
-    /// Start the CPU budget of a call and forget an earlier refused growth.
-    pub(super) fn start_call(&mut self, budget: Duration) {
-        let data = self.store.data_mut();
-        data.budget = CallBudget::start(budget);
-        data.limits.refused = false;
-        // Count ticks from now, so a shard that sat idle does not yield on
-        // the first check of its next call.
-        self.store.set_epoch_deadline(1);
-    }
-}
-
-impl ShardSpec {
-    /// The spec for a plugin version with these settings.
-    pub fn new(
-        engine: WasmEngine,
-        pre: PluginPre<HostState>,
-        plugin: Arc<str>,
-        manifest: &crate::config::Manifest,
-        max_message_size: usize,
-        connections: Arc<Connections>,
-    ) -> ShardSpec {
-        let moves = manifest.reload.mode(pre.adopts()) == crate::config::OnReload::Adopt;
-        ShardSpec {
-            engine,
-            pre,
-            plugin,
-            version: 0,
-            config: Arc::new(manifest.config.clone()),
-            memory_limit: manifest.memory_limit,
-            call_timeout: manifest.call_timeout,
-            max_message_size,
-            log_lines_per_second: manifest.log_lines_per_second,
-            grants: manifest.wasi.clone(),
-            health: Arc::new(Health::new(manifest.quarantine)),
-            connections,
-            attachment_max: manifest.reload.attachment_max_bytes,
-            timers_max: manifest.reload.timers_max,
-            moves,
-            log: None,
-        }
-    }
-
-    /// The WASI context of a new instance: stdout and stderr into the log,
-    /// and only what the manifest grants.
-    fn wasi(&self, budget: &Arc<LogBudget>, tags: &Arc<LogTags>) -> anyhow::Result<WasiCtx> {
-        let stream = |stream| LogStream {
-            tags: tags.clone(),
-            stream,
-            budget: budget.clone(),
-        };
-        let mut b = WasiCtxBuilder::new();
-        b.stdout(stream("stdout")).stderr(stream("stderr"));
-        for (k, v) in &self.grants.env {
-            b.env(k, v);
-        }
-        for d in &self.grants.dirs {
-            let perms = if d.writable {
-                FsPerms::ReadWrite
-            } else {
-                FsPerms::ReadOnly
-            };
-            b.preopened_dir(&d.host, &d.guest, perms)
-                .map_err(anyhow::Error::from)
-                .map_err(|e| e.context(format!("opening granted folder {}", d.host.display())))?;
-        }
-        b.allow_ip_name_lookup(self.grants.dns);
-        b.allow_udp(false);
-        b.allow_tcp(!self.grants.connect.is_empty());
-        let connect = Arc::new(self.grants.connect.clone());
-        b.socket_addr_check(move |addr, use_| {
-            let connect = connect.clone();
-            Box::pin(async move {
-                use wasmtime_wasi::sockets::SocketAddrUse;
-                match use_ {
-                    SocketAddrUse::TcpConnect => connect.iter().any(|g| g.allows(addr)),
-                    // The implicit bind of a connect: any local address.
-                    SocketAddrUse::TcpBind => {
-                        !connect.is_empty() && addr.ip().is_unspecified() && addr.port() == 0
-                    }
-                    _ => false,
-                }
-            })
-        });
-        Ok(b.build())
-    }
-
-    /// Build a fresh instance. Errors (a trap in a start function, a memory
-    /// cap too small) are reported, never panicked on.
-    pub async fn instantiate(&self) -> anyhow::Result<Instance> {
-        let budget = Arc::new(LogBudget::new(
-            self.plugin.clone(),
-            self.log_lines_per_second,
-            self.health.clone(),
-        ));
-        let tags = Arc::new(LogTags::new(self.plugin.clone(), self.version));
-        let wasi = self.wasi(&budget, &tags)?;
-        let state = HostState {
-            plugin: self.plugin.clone(),
-            config: self.config.clone(),
-            conns: ConnMap::default(),
-            attachment_max: self.attachment_max,
-            timers: super::timers::Timers::new(self.timers_max),
-            connections: self.connections.clone(),
-            max_message_size: self.max_message_size,
-            takes_events: self.pre.takes_events(),
-            budget: CallBudget::start(self.call_timeout),
-            limits: Default::default(),
-            log_budget: budget,
-            log_tags: tags,
-            wasi,
-            table: Default::default(),
-        };
-        let engine = self.pre.instance_pre().engine();
-        let mut store = WasmEngine::store_on(engine, state, self.memory_limit);
-        let exports = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| describe(e, self.call_timeout))?;
-        Ok(Instance { store, exports })
-    }
-}
-
-/// Turn a wasmtime error into one that says what happened in plain words.
-pub(super) fn describe(e: wasmtime::Error, budget: Duration) -> anyhow::Error {
-    let deadline = e.downcast_ref::<DeadlineExceeded>().is_some();
-    let e = anyhow::Error::from(e);
-    if deadline {
-        return e.context(format!(
-            "the call ran longer than its {} ms CPU budget",
-            budget.as_millis()
-        ));
-    }
-    e
-}
-
-/// A failure in a few words: the error chain without wasm backtraces.
-pub(super) fn summary(e: &anyhow::Error) -> String {
-    let parts: Vec<String> = e
-        .chain()
-        .map(|c| c.to_string())
-        .filter(|m| !m.contains("wasm backtrace"))
-        .collect();
-    crate::text::one_line(&parts.join(": "))
 }
 
 /// Start a shard task, optionally with an instance already built (the one
