@@ -133,27 +133,23 @@ impl<T: Send + 'static> PluginPre<T> {
     /// shape; a missing optional interface is fine.
     pub fn new(instance_pre: InstancePre<T>) -> wasmtime::Result<Self> {
         let consumer = ConsumerIndices::new(&instance_pre)?;
-        let events = match instance_pre
-            .component()
-            .get_export_index(None, EVENT_HANDLER)
-        {
-            Some(_) => Some(optional::OptionalExportsIndices::new(&instance_pre)?),
-            None => None,
+        // Each optional interface is bound only when the component exports
+        // it by that name.
+        let exported = |name| {
+            instance_pre
+                .component()
+                .get_export_index(None, name)
+                .is_some()
         };
-        let adopt = match instance_pre
-            .component()
-            .get_export_index(None, ADOPT_HANDLER)
-        {
-            Some(_) => Some(optional_adopt::OptionalAdoptIndices::new(&instance_pre)?),
-            None => None,
-        };
-        let timers = match instance_pre
-            .component()
-            .get_export_index(None, TIMER_HANDLER)
-        {
-            Some(_) => Some(optional_timers::OptionalTimersIndices::new(&instance_pre)?),
-            None => None,
-        };
+        let events = exported(EVENT_HANDLER)
+            .then(|| optional::OptionalExportsIndices::new(&instance_pre))
+            .transpose()?;
+        let adopt = exported(ADOPT_HANDLER)
+            .then(|| optional_adopt::OptionalAdoptIndices::new(&instance_pre))
+            .transpose()?;
+        let timers = exported(TIMER_HANDLER)
+            .then(|| optional_timers::OptionalTimersIndices::new(&instance_pre))
+            .transpose()?;
         Ok(PluginPre {
             instance_pre,
             consumer,
@@ -186,18 +182,21 @@ impl<T: Send + 'static> PluginPre<T> {
         let mut store = store.as_context_mut();
         let instance: Instance = self.instance_pre.instantiate_async(&mut store).await?;
         let consumer = self.consumer.load(&mut store, &instance)?;
-        let events = match &self.events {
-            Some(i) => Some(i.load(&mut store, &instance)?),
-            None => None,
-        };
-        let adopt = match &self.adopt {
-            Some(i) => Some(i.load(&mut store, &instance)?),
-            None => None,
-        };
-        let timers = match &self.timers {
-            Some(i) => Some(i.load(&mut store, &instance)?),
-            None => None,
-        };
+        let events = self
+            .events
+            .as_ref()
+            .map(|i| i.load(&mut store, &instance))
+            .transpose()?;
+        let adopt = self
+            .adopt
+            .as_ref()
+            .map(|i| i.load(&mut store, &instance))
+            .transpose()?;
+        let timers = self
+            .timers
+            .as_ref()
+            .map(|i| i.load(&mut store, &instance))
+            .transpose()?;
         Ok(PluginExports {
             consumer,
             events,
