@@ -61,7 +61,9 @@ copy_built() {
 sdk_plugins() { # LANG WHAT NAME...
   local lang=$1 what=$2
   shift 2
-  if "$root/scripts/plugins.sh" --require-all --lang "$lang"; then
+  # Its lines go to stderr: stdout is the server's (its first line is the
+  # address it listens on).
+  if "$root/scripts/plugins.sh" --require-all --lang "$lang" >&2; then
     for name in "$@"; do copy_built "$name"; done
   else
     echo "build-plugins: skipped the $what plugins ($*): not built (why: above)" >&2
