@@ -38,8 +38,9 @@
 //! # Source layout
 //!
 //! One file per concern, read in this order. Each is a private module whose
-//! items are re-exported here at the crate root, except `log` and `config`,
-//! which a plugin names as modules (`log::info`, `config::get`).
+//! items are re-exported here at the crate root, except `log`, `config`,
+//! `groups`, `channel` and `attachment`, which a plugin names as modules
+//! (`log::info`, `config::get`, `groups::broadcast`, `attachment::set`).
 //!
 //! - `consumer.rs`: the [`Consumer`] trait a plugin implements, with
 //!   [`Accept`] and [`Reject`] (its answer to a new connection) and
@@ -56,8 +57,12 @@
 //! - `config.rs`: [`config`], the manifest's `[config]` table.
 //! - `groups.rs`: [`groups`], broadcast to groups of connections, and
 //!   `Connection::join`, `leave` and `address`.
+//! - `channel.rs`: [`channel`], events to a group's or one connection's
+//!   [`Consumer::event`], and messages to a connection by address.
 //! - `json.rs` (feature `json`): `Message::json`, `Connection::send_json`
 //!   and `JsonError`.
+//! - `attachment.rs`: [`attachment`], the byte string the host keeps per
+//!   connection across reloads and failed instances.
 //! - `bindings.rs`: the `wit_bindgen::generate!` for `wit/consumer.wit`,
 //!   public only for the macro.
 
@@ -67,6 +72,7 @@
 #[allow(missing_docs, clippy::all)]
 pub mod bindings;
 
+pub mod attachment;
 pub mod channel;
 pub mod config;
 mod connection;
