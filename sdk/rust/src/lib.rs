@@ -31,9 +31,23 @@
 //!
 //! One instance may serve many connections (shared shards), but calls into it
 //! never overlap, so the state map needs no lock: it is a `thread_local!`
-//! declared by [`export_consumer!`]. A panic traps the instance, and the host
-//! then closes every connection it served and starts a fresh instance with an
-//! empty map, so no state outlives a failure.
+//! declared by [`export_consumer!`]. A panic traps the instance, and with it
+//! the map.
+//!
+//! # Surviving a reload or a failure
+//!
+//! A value that lives only in the instance cannot follow its connection to
+//! another one, so by default a reload leaves open connections on the old
+//! version until they close, and a failed instance's connections are
+//! closed. Opt in with the `adopt` feature and
+//! `export_consumer!(MyConsumer, adopt)`, for a type that is also
+//! `serde::Serialize + serde::de::DeserializeOwned`: the SDK then keeps each
+//! connection's value in its [`attachment`] (a byte string the host holds
+//! outside the instance) after every call that changed it, and the instance
+//! that takes the connection over (the new version on a reload, a fresh one
+//! after a trap) rebuilds the value from it and calls
+//! [`Consumer::adopted`]. The client notices nothing but the new code.
+//! `plugins/counter` is the example; the crate's README says what it costs.
 //!
 //! # Source layout
 //!
@@ -63,8 +77,11 @@
 //!   and `JsonError`.
 //! - `attachment.rs`: [`attachment`], the byte string the host keeps per
 //!   connection across reloads and failed instances.
+//! - `adopt.rs` (feature `adopt`): what `export_consumer!(T, adopt)` adds,
+//!   values kept in attachments after each call and `on-adopt`.
 //! - `bindings.rs`: the `wit_bindgen::generate!` for `wit/consumer.wit`,
-//!   public only for the macro.
+//!   public only for the macro, and a second one for `adopt-handler` alone,
+//!   so that only a plugin exported with `adopt` exports it.
 
 #![deny(missing_docs)]
 
@@ -72,6 +89,8 @@
 #[allow(missing_docs, clippy::all)]
 pub mod bindings;
 
+#[cfg(feature = "adopt")]
+mod adopt;
 pub mod attachment;
 pub mod channel;
 pub mod config;
