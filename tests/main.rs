@@ -30,4 +30,5 @@ mod limits;
 mod metrics;
 mod pool;
 mod properties;
+mod rust_sdk;
 mod scaffold;
