@@ -33,5 +33,6 @@ mod live_upgrade;
 mod metrics;
 mod pool;
 mod properties;
+mod rust_sdk;
 mod scaffold;
 mod shutdown;

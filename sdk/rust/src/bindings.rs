@@ -10,3 +10,23 @@ wit_bindgen::generate!({
     pub_export_macro: true,
     default_bindings_module: "wasmsock_sdk::bindings",
 });
+
+/// `adopt-handler`, generated apart from the world above: wit-bindgen's
+/// `export!` exports every export of its world, and the host adopts the
+/// connections of any plugin that exports `adopt-handler`, so a plugin that
+/// did not opt in (`export_consumer!(T, adopt)`) must not get it. With a
+/// public export macro, a world's exports reach a component only through
+/// the crate that invokes its `export!` (the custom section compiled here
+/// lists imports only), so only the `adopt` arm's expansion adds this one.
+#[cfg(feature = "adopt")]
+pub mod adopt {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "optional-adopt",
+        pub_export_macro: true,
+        // No `with` for `wasmsock:plugin/types`: `on-adopt` takes only
+        // `connection-id` and `field`, aliases of `u64` and a string pair,
+        // so no type of that interface is generated here twice.
+        default_bindings_module: "wasmsock_sdk::bindings::adopt",
+    });
+}

@@ -60,6 +60,25 @@ pub trait Consumer: Sized + 'static {
         let _ = (conn, group, lost);
     }
 
+    /// This connection was accepted by an earlier instance, and this one
+    /// takes it over: after a reload (the new version's instance), or
+    /// after another connection's call failed the instance that served it.
+    /// `self` was rebuilt from the value kept in the connection's
+    /// attachment; `path` and `params` are from its request (the rest of
+    /// the [`Scope`] is not kept). Rebuild here what the value does not
+    /// carry (fields marked `#[serde(skip)]`, the instance's own maps) and
+    /// return true to keep serving it, or false to have the host close it
+    /// with 1012 (service restart), without a
+    /// [`disconnect`](Consumer::disconnect).
+    ///
+    /// Called only for a consumer exported with
+    /// [`export_consumer!(T, adopt)`](crate::export_consumer!); the default
+    /// keeps every connection as it was.
+    fn adopted(&mut self, conn: &Connection, path: &str, params: &[(String, String)]) -> bool {
+        let _ = (conn, path, params);
+        true
+    }
+
     /// The connection ended, whoever closed it; the state is dropped after
     /// this. Called exactly once per accepted connection.
     fn disconnect(self, conn: &Connection, close: CloseInfo) {

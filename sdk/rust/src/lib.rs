@@ -31,15 +31,30 @@
 //!
 //! One instance may serve many connections (shared shards), but calls into it
 //! never overlap, so the state map needs no lock: it is a `thread_local!`
-//! declared by [`export_consumer!`]. A panic traps the instance, and the host
-//! then closes every connection it served and starts a fresh instance with an
-//! empty map, so no state outlives a failure.
+//! declared by [`export_consumer!`]. A panic traps the instance, and with it
+//! the map.
+//!
+//! # Surviving a reload or a failure
+//!
+//! A value that lives only in the instance cannot follow its connection to
+//! another one, so by default a reload leaves open connections on the old
+//! version until they close, and a failed instance's connections are
+//! closed. Opt in with the `adopt` feature and
+//! `export_consumer!(MyConsumer, adopt)`, for a type that is also
+//! `serde::Serialize + serde::de::DeserializeOwned`: the SDK then keeps each
+//! connection's value in its [`attachment`] (a byte string the host holds
+//! outside the instance) after every call that changed it, and the instance
+//! that takes the connection over (the new version on a reload, a fresh one
+//! after a trap) rebuilds the value from it and calls
+//! [`Consumer::adopted`]. The client notices nothing but the new code.
+//! `plugins/counter` is the example; the crate's README says what it costs.
 //!
 //! # Source layout
 //!
 //! One file per concern, read in this order. Each is a private module whose
-//! items are re-exported here at the crate root, except `log` and `config`,
-//! which a plugin names as modules (`log::info`, `config::get`).
+//! items are re-exported here at the crate root, except `log`, `config`,
+//! `groups`, `channel` and `attachment`, which a plugin names as modules
+//! (`log::info`, `config::get`, `groups::broadcast`, `attachment::set`).
 //!
 //! - `consumer.rs`: the [`Consumer`] trait a plugin implements, with
 //!   [`Accept`] and [`Reject`] (its answer to a new connection) and
@@ -56,10 +71,17 @@
 //! - `config.rs`: [`config`], the manifest's `[config]` table.
 //! - `groups.rs`: [`groups`], broadcast to groups of connections, and
 //!   `Connection::join`, `leave` and `address`.
+//! - `channel.rs`: [`channel`], events to a group's or one connection's
+//!   [`Consumer::event`], and messages to a connection by address.
 //! - `json.rs` (feature `json`): `Message::json`, `Connection::send_json`
 //!   and `JsonError`.
+//! - `attachment.rs`: [`attachment`], the byte string the host keeps per
+//!   connection across reloads and failed instances.
+//! - `adopt.rs` (feature `adopt`): what `export_consumer!(T, adopt)` adds,
+//!   values kept in attachments after each call and `on-adopt`.
 //! - `bindings.rs`: the `wit_bindgen::generate!` for `wit/consumer.wit`,
-//!   public only for the macro.
+//!   public only for the macro, and a second one for `adopt-handler` alone,
+//!   so that only a plugin exported with `adopt` exports it.
 
 #![deny(missing_docs)]
 
@@ -67,6 +89,9 @@
 #[allow(missing_docs, clippy::all)]
 pub mod bindings;
 
+#[cfg(feature = "adopt")]
+mod adopt;
+pub mod attachment;
 pub mod channel;
 pub mod config;
 mod connection;
