@@ -413,7 +413,7 @@ async fn twenty_reloads_leave_one_version_and_no_memory_behind() {
     let after = server.rss();
     let grew = after.saturating_sub(before);
     assert!(
-        grew < 8 << 20,
+        grew < 4 << 20,
         "RSS grew {} KiB over 20 reloads ({} → {} KiB)",
         grew >> 10,
         before >> 10,
