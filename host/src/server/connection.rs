@@ -403,7 +403,9 @@ async fn read_loop(
             // A reload: move to the new version before reading on, so
             // nothing read meanwhile overtakes what the old one has queued.
             () = link.changed(), if !closing => {
-                if let Turn::Close(code, reason) = link.follow(conn).await {
+                // Boxed: the hand-over's state is large and rare, and would
+                // otherwise widen every idle connection's future.
+                if let Turn::Close(code, reason) = Box::pin(link.follow(conn)).await {
                     closing = true;
                     metrics::global().moved(&link.plugin.name, "drained");
                     let _ = outbox.push(Outbound::Close { code, reason: reason.into() });
