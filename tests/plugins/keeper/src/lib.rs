@@ -74,7 +74,10 @@ impl Guest for Keeper {
                 let r = attachment::set(conn, &vec![0u8; 1 << 20]);
                 reply(conn, format!("{r:?}"));
             }
-            t if t.starts_with("timer ") || t.starts_with("ptimer ") || t.starts_with("cancel ") => {
+            t if t.starts_with("timer ")
+                || t.starts_with("ptimer ")
+                || t.starts_with("cancel ") =>
+            {
                 let mut words = t.split(' ');
                 let what = words.next().unwrap_or_default();
                 let nums: Vec<u64> = words.filter_map(|w| w.parse().ok()).collect();
