@@ -11,6 +11,7 @@ pub(crate) mod connections;
 pub(crate) mod delivery;
 pub(crate) mod engine;
 pub(crate) mod health;
+pub(crate) mod identity;
 mod imports;
 pub(crate) mod log_budget;
 pub(crate) mod log_tags;
