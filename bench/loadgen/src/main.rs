@@ -1,6 +1,7 @@
 //! wasmsock's benchmark load generator (a tokio-tungstenite client).
 //!
-//! Modes, each loading one echo server at `--url` on loopback:
+//! Modes, each loading one echo server at `--url` on loopback (`ws://`, or
+//! `wss://` over TLS; `--header` adds a header to every upgrade request):
 //!
 //! - `echo`: C connections each send N messages of S bytes, keeping W in
 //!   flight (W = 1 is ping-pong). Reports msgs/s and round-trip latency.
@@ -42,11 +43,20 @@ use serde_json::{json, Value};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
+use tokio_util::either::Either;
 
-type Ws = WebSocketStream<TcpStream>;
+mod tls;
+
+/// A client socket: plain TCP, or TLS for a `wss://` URL.
+type Stream = Either<TcpStream, TlsStream<TcpStream>>;
+type Ws = WebSocketStream<Stream>;
 
 /// Load generator for wasmsock's benchmark: every echo is verified.
 #[derive(Parser)]
@@ -174,6 +184,10 @@ struct Common {
     /// up, to get past the ephemeral port range (about 28,000 per address).
     #[arg(long, default_value_t = 1)]
     sources: u8,
+    /// A header for every upgrade request, as `Name: value` (an
+    /// `Authorization: Bearer` token, a session cookie); repeatable.
+    #[arg(long = "header")]
+    headers: Vec<String>,
 }
 
 /// A failed run: what went wrong first and how often.
@@ -255,6 +269,18 @@ fn frame_kind(m: &Message) -> &'static str {
 
 // ---------------------------------------------------------------- connections
 
+/// A `--header` value, `Name: value`.
+fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("--header {text:?}: expected `Name: value`"))?;
+    let name = HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|e| format!("--header {text:?}: {e}"))?;
+    let value =
+        HeaderValue::from_str(value.trim()).map_err(|e| format!("--header {text:?}: {e}"))?;
+    Ok((name, value))
+}
+
 struct Target {
     addr: SocketAddr,
     url: String,
@@ -264,13 +290,19 @@ struct Target {
     read_buffer: usize,
     /// Processes whose CPU counts with the server's.
     also_pids: Vec<u32>,
+    /// Headers added to every upgrade request.
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// The TLS client, for a `wss://` URL.
+    tls: Option<TlsConnector>,
 }
 
-/// The address of a `ws://IP:PORT/PATH` URL, which must be on loopback.
+/// The address of a `ws://IP:PORT/PATH` or `wss://IP:PORT/PATH` URL, which
+/// must be on loopback.
 fn loopback_addr(url: &str) -> Result<SocketAddr, String> {
     let rest = url
         .strip_prefix("ws://")
-        .ok_or_else(|| format!("{url}: the URL must start with ws://"))?;
+        .or_else(|| url.strip_prefix("wss://"))
+        .ok_or_else(|| format!("{url}: the URL must start with ws:// or wss://"))?;
     let hostport = rest.split('/').next().unwrap_or(rest);
     let addr: SocketAddr = hostport
         .parse()
@@ -298,6 +330,12 @@ impl Target {
             sources: common.sources,
             read_buffer: common.read_buffer.clamp(256, 1 << 20),
             also_pids: common.also_pid.clone(),
+            headers: common
+                .headers
+                .iter()
+                .map(|h| parse_header(h))
+                .collect::<Result<_, _>>()?,
+            tls: common.url.starts_with("wss://").then(tls::connector),
         })
     }
 
@@ -311,6 +349,8 @@ impl Target {
             sources: self.sources,
             read_buffer: self.read_buffer,
             also_pids: self.also_pids.clone(),
+            headers: self.headers.clone(),
+            tls: url.starts_with("wss://").then(tls::connector),
         })
     }
 
@@ -339,13 +379,26 @@ impl Target {
         stream
             .set_nodelay(true)
             .map_err(|e| format!("nodelay: {e}"))?;
-        let (ws, _) = tokio_tungstenite::client_async_with_config(
-            self.url.as_str(),
-            stream,
-            Some(self.config()),
-        )
-        .await
-        .map_err(|e| format!("upgrade: {e}"))?;
+        let stream = match &self.tls {
+            None => Either::Left(stream),
+            Some(tls) => Either::Right(
+                tls.connect(tls::server_name(self.addr), stream)
+                    .await
+                    .map_err(|e| format!("TLS handshake: {e}"))?,
+            ),
+        };
+        let mut request = self
+            .url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| format!("{}: {e}", self.url))?;
+        for (name, value) in &self.headers {
+            request.headers_mut().append(name.clone(), value.clone());
+        }
+        let (ws, _) =
+            tokio_tungstenite::client_async_with_config(request, stream, Some(self.config()))
+                .await
+                .map_err(|e| format!("upgrade: {e}"))?;
         Ok(ws)
     }
 
@@ -1396,6 +1449,20 @@ mod tests {
         assert!(loopback_addr("http://127.0.0.1:9000/").is_err());
         assert!(loopback_addr("ws://localhost:9000/").is_err());
         assert!(loopback_addr("ws://10.0.0.1:9000/").is_err());
+    }
+
+    #[test]
+    fn wss_urls_are_loopback_too_and_headers_parse() {
+        assert_eq!(
+            loopback_addr("wss://127.0.0.1:9443/echo"),
+            Ok(SocketAddr::from(([127, 0, 0, 1], 9443)))
+        );
+        assert!(loopback_addr("wss://10.0.0.1:9443/").is_err());
+        let (name, value) = parse_header("Authorization: Bearer a.b.c").unwrap();
+        assert_eq!(name.as_str(), "authorization");
+        assert_eq!(value.to_str().unwrap(), "Bearer a.b.c");
+        assert!(parse_header("no colon").is_err());
+        assert!(parse_header("bad name: x").is_err());
     }
 
     #[test]
