@@ -155,6 +155,36 @@ mod tests {
     }
 
     #[test]
+    fn paths_are_taken_from_the_file_and_listeners_follow_tls_listen() {
+        use crate::config::{Overrides, ServerConfig};
+        let file = Path::new("/etc/wasmsock/wasmsock.toml");
+        let text = "listen = \"0.0.0.0:80\"\n[tls]\ncert = \"c.pem\"\nkey = \"/k/k.pem\"\n";
+        let alone = ServerConfig::parse(file, text, &Overrides::default()).expect("parses");
+        let tls = alone.tls.as_ref().expect("tls on");
+        assert_eq!(tls.cert, Path::new("/etc/wasmsock/c.pem"));
+        assert_eq!(tls.key, Path::new("/k/k.pem"));
+        assert!(!alone.plain_listener(), "TLS takes `listen`");
+        assert_eq!(alone.tls_listener(), Some(alone.listen));
+
+        let beside = format!("{text}listen = \"0.0.0.0:443\"\n");
+        let both = ServerConfig::parse(file, &beside, &Overrides::default()).expect("parses");
+        assert!(both.plain_listener());
+        assert_eq!(both.tls_listener(), "0.0.0.0:443".parse().ok());
+
+        // The command line wins over the file, and is taken as given.
+        let cli = Overrides {
+            tls_cert: Some(PathBuf::from("mine.pem")),
+            ..Overrides::default()
+        };
+        let over = ServerConfig::parse(file, text, &cli).expect("parses");
+        assert_eq!(over.tls.expect("tls on").cert, Path::new("mine.pem"));
+
+        let none = ServerConfig::parse(file, "", &Overrides::default()).expect("parses");
+        assert!(none.tls.is_none() && none.plain_listener());
+        assert_eq!(none.tls_listener(), None);
+    }
+
+    #[test]
     fn half_a_pair_names_the_other_half() {
         assert_eq!(missing_half(true, false), Some(("key", "cert")));
         assert_eq!(missing_half(false, true), Some(("cert", "key")));
