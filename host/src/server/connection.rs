@@ -96,32 +96,26 @@ pub async fn serve<S: Io>(
     deadline: Deadline,
 ) {
     let limits = ctx.limits();
-    let mut head =
-        match tokio::time::timeout_at(deadline, read_head(&mut stream, limits.max_header_bytes))
-            .await
-        {
-            Err(_) => {
-                tracing::debug!(%peer, "handshake timed out");
-                metrics::global().rejected("timeout");
-                let _ = handshake::respond(
-                    &mut stream,
-                    408,
-                    &[],
-                    "request head not received in time\n",
-                )
-                .await;
-                return;
+    let read = read_head(&mut stream, limits.max_header_bytes);
+    let mut head = match tokio::time::timeout_at(deadline, read).await {
+        Err(_) => {
+            tracing::debug!(%peer, "handshake timed out");
+            metrics::global().rejected("timeout");
+            let _ =
+                handshake::respond(&mut stream, 408, &[], "request head not received in time\n")
+                    .await;
+            return;
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, "bad handshake: {e}");
+            metrics::global().rejected("bad_request");
+            if let Some(status) = e.status() {
+                let _ = handshake::respond(&mut stream, status, &[], &format!("{e}\n")).await;
             }
-            Ok(Err(e)) => {
-                tracing::debug!(%peer, "bad handshake: {e}");
-                metrics::global().rejected("bad_request");
-                if let Some(status) = e.status() {
-                    let _ = handshake::respond(&mut stream, status, &[], &format!("{e}\n")).await;
-                }
-                return;
-            }
-            Ok(Ok(head)) => head,
-        };
+            return;
+        }
+        Ok(Ok(head)) => head,
+    };
     let route = match session::route(&*ctx.registry, &head.path) {
         Ok(route) => route,
         Err(refusal) => return refuse(&mut stream, &refusal).await,
@@ -159,11 +153,8 @@ pub fn busy_wait(ctx: &ConnContext) -> Duration {
 /// request head (briefly) so the answer is not lost to a reset.
 pub async fn refuse_busy<S: Io>(mut stream: S, ctx: &ConnContext) {
     let limits = ctx.limits();
-    let _ = tokio::time::timeout(
-        busy_wait(ctx),
-        read_head(&mut stream, limits.max_header_bytes),
-    )
-    .await;
+    let wait = busy_wait(ctx);
+    let _ = tokio::time::timeout(wait, read_head(&mut stream, limits.max_header_bytes)).await;
     metrics::global().rejected("server_busy");
     let _ = handshake::respond(&mut stream, 503, &[], "server at its connection limit\n").await;
 }
