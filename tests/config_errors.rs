@@ -12,7 +12,8 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// Run `wasmsock serve` expecting it to exit with an error; returns stderr.
 /// `--listen 127.0.0.1:0` is added unless `extra` names a listen address.
-fn fails_to_start(dir: &Path, extra: &[&str]) -> String {
+/// (Also used by `tls`, for pairs refused at start.)
+pub(crate) fn fails_to_start(dir: &Path, extra: &[&str]) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmsock"));
     cmd.arg("serve")
         .arg("--plugins")
@@ -97,6 +98,30 @@ fn bad_server_config_files_name_file_key_and_expectation() {
             &["wasmsock.toml", "`shutdown_drain_ms`", "from 1 to"],
         ),
         ("this is = not toml [\n", &["wasmsock.toml", "line 1"]),
+        (
+            "[tls]\ncert = \"cert.pem\"\n",
+            &["wasmsock.toml", "`tls.key`", "tls.cert is given"],
+        ),
+        (
+            "[tls]\nkey = \"key.pem\"\n",
+            &["wasmsock.toml", "`tls.cert`", "tls.key is given"],
+        ),
+        (
+            "[tls]\nlisten = \"127.0.0.1:0\"\n",
+            &[
+                "wasmsock.toml",
+                "`tls.listen`",
+                "needs tls.cert and tls.key",
+            ],
+        ),
+        (
+            "[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nlisten = \"here\"\n",
+            &["wasmsock.toml", "`tls.listen`", "127.0.0.1:8080"],
+        ),
+        (
+            "[tls]\ncertificate = \"c.pem\"\n",
+            &["wasmsock.toml", "unknown field `certificate`", "cert"],
+        ),
     ];
     for (text, words) in cases {
         std::fs::write(&cfg, text).expect("write config");
@@ -111,6 +136,11 @@ fn bad_server_config_files_name_file_key_and_expectation() {
     let err = fails_to_start(dir.path(), &["--listen", "nope:99"]);
     assert!(
         err.contains("--listen") && err.contains("127.0.0.1:8080"),
+        "{err}"
+    );
+    let err = fails_to_start(dir.path(), &["--tls-key", "/k.pem"]);
+    assert!(
+        err.contains("--tls-key") && err.contains("`tls.cert`"),
         "{err}"
     );
     let err = fails_to_start(dir.path(), &["--config", "/nonexistent/wasmsock.toml"]);

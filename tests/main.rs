@@ -36,3 +36,4 @@ mod properties;
 mod rust_sdk;
 mod scaffold;
 mod shutdown;
+mod tls;

@@ -23,7 +23,9 @@
 //! [`runtime`] → `layer` → [`config`], [`metrics`], [`events`],
 //! [`routing`], [`close`], [`text`].
 //!
-//! - [`server`]: the accept loop, the HTTP upgrade (parsed here so admission
+//! - [`server`]: the accept loop (plain and TLS listeners; the TLS
+//!   configuration, its handshake and its reload when the certificate
+//!   changes), the HTTP upgrade (parsed here so admission
 //!   runs before the server commits), the per-connection task that pumps
 //!   frames between the socket, the shard and the outbox; the admin listener
 //!   (status, metrics, the event log and its stream, the console page).

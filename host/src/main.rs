@@ -10,7 +10,8 @@ use tracing_subscriber::EnvFilter;
 use wasmsock::config::{LogFormat, Overrides, ServerConfig};
 use wasmsock::plugins::{watcher, Registry};
 use wasmsock::runtime::{PoolPlan, WasmEngine};
-use wasmsock::server::{Server, Stats};
+use wasmsock::server::tls::{self, Tls};
+use wasmsock::server::{Listeners, Server, Stats};
 
 /// The server's allocator: jemalloc, whose background thread returns memory
 /// freed after a burst to the system within about a second
@@ -38,8 +39,23 @@ enum Command {
         #[arg(long)]
         plugins: Option<PathBuf>,
         /// Address to listen on; port 0 picks a free one [default: 127.0.0.1:8080].
+        /// With TLS and no --tls-listen, the TLS listener takes it.
         #[arg(long)]
         listen: Option<String>,
+        /// Serve `wss://` with this certificate chain (PEM, the server's
+        /// certificate first) [default: the config file's `tls.cert`].
+        /// Reloaded when the file changes.
+        #[arg(long)]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's private key (PEM) [default: the config file's
+        /// `tls.key`].
+        #[arg(long)]
+        tls_key: Option<PathBuf>,
+        /// Address of the TLS listener, beside the plain one on --listen;
+        /// without it, TLS takes --listen and no plain listener runs
+        /// [default: the config file's `tls.listen`].
+        #[arg(long)]
+        tls_listen: Option<String>,
         /// Serve the console (`/`), `/status`, `/events`, `/metrics`,
         /// `/readyz` and `/healthz` on this address; the second line on
         /// stdout is the console's URL. Keep it off public networks.
@@ -130,6 +146,9 @@ fn main() -> anyhow::Result<()> {
             no_cache,
             layer,
             log_format,
+            tls_cert,
+            tls_key,
+            tls_listen,
         } => {
             let overrides = Overrides {
                 listen,
@@ -139,6 +158,9 @@ fn main() -> anyhow::Result<()> {
                 no_cache,
                 layer,
                 log_format,
+                tls_cert,
+                tls_key,
+                tls_listen,
             };
             let config = ServerConfig::load(config.as_deref(), &overrides)?;
             init_logs(config.log_format);
@@ -254,6 +276,12 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
             dir.display()
         );
     }
+    // The pair is checked before anything compiles or listens: a bad one
+    // stops the start with the file named.
+    let tls = match &config.tls {
+        Some(settings) => Some(Arc::new(Tls::load(settings.clone())?)),
+        None => None,
+    };
     let pool = config.pool.enabled.then(|| {
         PoolPlan::new(
             &config.pool,
@@ -290,28 +318,43 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     };
     registry.load_all().await?;
     let _watch = watcher::watch(registry.clone())?;
-    let server = Server::bind(
-        config.listen,
-        registry.clone(),
-        config.limits.clone(),
-        stats,
-    )
-    .await?;
-    let addr = server.local_addr()?;
+    let _tls_watch = tls.clone().map(tls::watch).transpose()?;
+    let listeners = Listeners {
+        plain: config.plain_listener().then_some(config.listen),
+        tls: config.tls_listener().zip(tls),
+    };
+    let server = Server::bind(listeners, registry.clone(), config.limits.clone(), stats).await?;
+    let (plain, secure) = (server.local_addr(), server.tls_addr());
     let shutdown = shutdown_signal()?;
     {
+        // The first line names where clients connect (the TLS listener when
+        // it runs alone); the TLS listener, if any, gets a line of its own
+        // after the console's.
         use std::io::Write as _;
         let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on {addr}")?;
+        if let Some(addr) = plain.or(secure) {
+            writeln!(out, "listening on {addr}")?;
+        }
         if let Some(admin) = admin {
             writeln!(out, "console on http://{admin}/")?;
         }
+        if let Some(addr) = secure {
+            writeln!(out, "tls on {addr}")?;
+        }
         out.flush()?;
     }
+    let urls: Vec<String> = [
+        plain.map(|a| format!("ws://{a}")),
+        secure.map(|a| format!("wss://{a}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     tracing::info!(
-        "serving {} plugin(s) from {} on ws://{addr}: {}",
+        "serving {} plugin(s) from {} on {}: {}",
         registry.names().len(),
         dir.display(),
+        urls.join(" and "),
         registry.names().join(", ")
     );
     server.run(shutdown, config.shutdown_drain).await;

@@ -50,8 +50,16 @@ pub struct FailureLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
     /// Why: not_found, bad_request, origin, over_capacity, quarantined,
-    /// unavailable, plugin, rejected, server_busy, timeout.
+    /// unavailable, plugin, rejected, server_busy, timeout, tls.
     pub reason: &'static str,
+}
+
+/// Label of a TLS certificate reload.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// loaded (the new pair serves new handshakes) or refused (the old
+    /// pair kept serving).
+    pub outcome: &'static str,
 }
 
 /// Labels of a connection handed to another instance.
@@ -112,6 +120,8 @@ pub struct Metrics {
     timers: Family<MoveLabels, Counter>,
     /// Attachment bytes held for open connections, per plugin.
     attachment_bytes: Family<PluginLabel, Gauge>,
+    /// TLS certificate reloads after a change on disk, per outcome.
+    tls_reloads: Family<OutcomeLabel, Counter>,
     /// Copied in at each read: live plugin shards.
     shards: Gauge,
     /// Copied in at each read: resident memory, bytes.
@@ -219,6 +229,7 @@ impl Metrics {
             moves: Family::default(),
             attachment_bytes: Family::default(),
             timers: Family::default(),
+            tls_reloads: Family::default(),
             shards: Gauge::default(),
             resident: Gauge::default(),
             groups: Family::default(),
@@ -337,6 +348,11 @@ impl Metrics {
             m.attachment_bytes.clone(),
         );
         r.register(
+            "tls_reloads",
+            "TLS certificate and key pairs reloaded after a change on disk: loaded, or refused (the old pair kept serving)",
+            m.tls_reloads.clone(),
+        );
+        r.register(
             "layer_hosts",
             "Other hosts alive in the channel layer",
             m.layer_hosts.clone(),
@@ -431,6 +447,13 @@ impl Metrics {
                 outcome,
             })
             .inc_by(n);
+    }
+
+    /// The TLS pair was reloaded from disk with this outcome.
+    pub fn tls_reload(&self, outcome: &'static str) {
+        self.tls_reloads
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
     }
 
     /// The gauge of `plugin`'s attachment bytes.

@@ -83,8 +83,13 @@ pub fn echo_cases() -> Vec<Message> {
 }
 
 /// Send each of [`echo_cases`] and check that it comes back unchanged;
-/// panics with what differed and the server's log.
-pub async fn check_echo_cases(server: &TestServer, ws: &mut Ws, what: &str) {
+/// panics with what differed and the server's log. Any client stream
+/// (plain, or TLS in `tests/tls.rs`).
+pub async fn check_echo_cases<S: Stream>(
+    server: &TestServer,
+    ws: &mut WebSocketStream<S>,
+    what: &str,
+) {
     for case in echo_cases() {
         ws.send(case.clone()).await.expect("send");
         let got = recv(ws).await;
@@ -459,8 +464,13 @@ pub async fn raw_http(addr: &str, request: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// What a client WebSocket may run over: TCP, or TLS over TCP.
+pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin {}
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Stream for S {}
+
 /// Receive the next data message, failing after five seconds.
-pub async fn recv(ws: &mut Ws) -> Message {
+pub async fn recv<S: Stream>(ws: &mut WebSocketStream<S>) -> Message {
     loop {
         match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
             Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
@@ -473,7 +483,7 @@ pub async fn recv(ws: &mut Ws) -> Message {
 }
 
 /// Send text and return the text answer.
-pub async fn roundtrip(ws: &mut Ws, text: &str) -> String {
+pub async fn roundtrip<S: Stream>(ws: &mut WebSocketStream<S>, text: &str) -> String {
     ws.send(Message::text(text)).await.expect("send");
     match recv(ws).await {
         Message::Text(t) => t.as_str().to_string(),

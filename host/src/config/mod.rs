@@ -15,12 +15,14 @@ mod limits;
 mod plugin;
 mod pool;
 mod reload;
+mod tls;
 
 pub use grants::{AddrGrant, DirGrant, WasiGrants};
 pub use limits::{GroupQueueFull, Limits, LimitsFile};
 pub use plugin::{InstanceMode, Manifest, PluginDefaults, QuarantinePolicy};
 pub use pool::{PoolFile, PoolSettings, DEFAULT_TABLE_ELEMENTS};
 pub use reload::{OnReload, ReloadPolicy, DEFAULT_ATTACHMENT_MAX_BYTES};
+pub use tls::{read_pair, PemPair, TlsFile, TlsSettings};
 
 /// A configuration file that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,34 @@ pub enum ConfigError {
         /// The dotted key.
         key: String,
         /// What was expected and what was found.
+        message: String,
+    },
+    /// A TLS certificate or key file could not be read.
+    #[error("{path}: cannot read the TLS {what}: {source}")]
+    TlsRead {
+        /// The file.
+        path: PathBuf,
+        /// `certificate` or `private key`.
+        what: &'static str,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A TLS file holds no certificate (or no key), or bad PEM.
+    #[error("{path}: {message}")]
+    TlsPem {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The key does not belong to the certificate, or rustls refuses the pair.
+    #[error("{key}: the TLS private key cannot serve the certificate in {cert}: {message}")]
+    TlsPair {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+        /// rustls's reason.
         message: String,
     },
 }
@@ -105,6 +135,8 @@ pub struct ServerFile {
     pub plugin_defaults: PluginDefaults,
     /// The per-connection instance pool.
     pub pool: PoolFile,
+    /// Built-in TLS (`wss://`).
+    pub tls: TlsFile,
 }
 
 /// How log lines are written to stderr.
@@ -170,6 +202,21 @@ pub struct ServerConfig {
     /// Longest wait at shutdown for connections to close and their
     /// `on-disconnect` to run.
     pub shutdown_drain: Duration,
+    /// Built-in TLS, when a certificate and key are given.
+    pub tls: Option<TlsSettings>,
+}
+
+impl ServerConfig {
+    /// Whether the plain (`ws://`) listener runs: always without TLS, and
+    /// beside it only when TLS has an address of its own.
+    pub fn plain_listener(&self) -> bool {
+        self.tls.as_ref().is_none_or(|t| t.listen.is_some())
+    }
+
+    /// The TLS listener's address, when TLS is on: its own, or `listen`.
+    pub fn tls_listener(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().map(|t| t.listen.unwrap_or(self.listen))
+    }
 }
 
 /// The default of `shutdown_drain_ms`: as long as a close handshake may take
@@ -194,6 +241,12 @@ pub struct Overrides {
     pub layer: Option<String>,
     /// `--log-format`.
     pub log_format: Option<String>,
+    /// `--tls-cert`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key`.
+    pub tls_key: Option<PathBuf>,
+    /// `--tls-listen`.
+    pub tls_listen: Option<String>,
 }
 
 /// The default listen address: loopback, so nothing is exposed by accident.
@@ -256,7 +309,8 @@ impl ServerConfig {
                 PathBuf::from("command line"),
             ),
         };
-        // An address from the command line (`--KEY`) or the file (`KEY`).
+        // An address from the command line (`--KEY`, dots as dashes) or the
+        // file (`KEY`).
         let address = |key: &str, cli_value: &Option<String>, file_value: &Option<String>| {
             let Some(text) = cli_value.as_ref().or(file_value.as_ref()) else {
                 return Ok(None);
@@ -265,7 +319,7 @@ impl ServerConfig {
                 .map(Some)
                 .map_err(|_| ConfigError::Invalid {
                     path: if cli_value.is_some() {
-                        PathBuf::from(format!("--{key}"))
+                        PathBuf::from(format!("--{}", key.replace('.', "-")))
                     } else {
                         source.clone()
                     },
@@ -275,6 +329,52 @@ impl ServerConfig {
         };
         let listen = address("listen", &cli.listen, &parsed.listen)?.unwrap_or(DEFAULT_LISTEN);
         let admin = address("admin", &cli.admin, &parsed.admin)?;
+        let tls_cert = cli
+            .tls_cert
+            .clone()
+            .or_else(|| parsed.tls.cert.as_ref().map(|p| base.join(p)));
+        let tls_key = cli
+            .tls_key
+            .clone()
+            .or_else(|| parsed.tls.key.as_ref().map(|p| base.join(p)));
+        let tls_listen = address("tls.listen", &cli.tls_listen, &parsed.tls.listen)?;
+        if let Some((missing, given)) = tls::missing_half(tls_cert.is_some(), tls_key.is_some()) {
+            let from_cli = match given {
+                "cert" => cli.tls_cert.is_some(),
+                _ => cli.tls_key.is_some(),
+            };
+            return Err(ConfigError::Invalid {
+                path: if from_cli {
+                    PathBuf::from(format!("--tls-{given}"))
+                } else {
+                    source.clone()
+                },
+                key: format!("tls.{missing}"),
+                message: format!(
+                    "tls.{given} is given but tls.{missing} is missing: TLS needs both the \
+                     certificate and its private key (or neither)"
+                ),
+            });
+        }
+        let tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some(TlsSettings {
+                cert,
+                key,
+                listen: tls_listen,
+            }),
+            _ if tls_listen.is_some() => {
+                return Err(ConfigError::Invalid {
+                    path: if cli.tls_listen.is_some() {
+                        PathBuf::from("--tls-listen")
+                    } else {
+                        source.clone()
+                    },
+                    key: "tls.listen".into(),
+                    message: "a TLS listener needs tls.cert and tls.key".into(),
+                })
+            }
+            _ => None,
+        };
         let plugins_dir = cli
             .plugins_dir
             .clone()
@@ -333,6 +433,7 @@ impl ServerConfig {
             shutdown_drain: parsed
                 .shutdown_drain_ms
                 .map_or(DEFAULT_SHUTDOWN_DRAIN, Duration::from_millis),
+            tls,
         })
     }
 }

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
+use tokio::time::Instant as Deadline;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -68,31 +69,35 @@ impl ConnContext {
     }
 }
 
-type Socket = WebSocketStream<ReadAhead<TcpStream>>;
-type Sink = SplitSink<Socket, WsMessage>;
-type Source = SplitStream<Socket>;
+/// The byte stream under a connection: TCP, or TLS over TCP. The
+/// connection path is generic over it, so each kind gets its own compiled
+/// copy and the plain path pays nothing for TLS.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
+type Socket<S> = WebSocketStream<ReadAhead<S>>;
+type Sink<S> = SplitSink<Socket<S>, WsMessage>;
+type Source<S> = SplitStream<Socket<S>>;
 
 /// Answer a request that was not admitted.
-async fn refuse(stream: &mut TcpStream, refusal: &Refusal) {
+async fn refuse<S: Io>(stream: &mut S, refusal: &Refusal) {
     metrics::global().rejected(refusal.why.label());
     let _ = handshake::respond(stream, refusal.status, &refusal.headers, &refusal.body).await;
 }
 
-/// Serve one accepted TCP connection to the end.
-pub async fn serve(
-    mut stream: TcpStream,
+/// Serve one accepted connection to the end; its request head must have
+/// arrived by `deadline` (`limits.handshake_timeout` after the accept).
+pub async fn serve<S: Io>(
+    mut stream: S,
     peer: SocketAddr,
     ctx: Arc<ConnContext>,
     shutdown: watch::Receiver<bool>,
+    deadline: Deadline,
 ) {
-    let _ = stream.set_nodelay(true);
     let limits = ctx.limits();
-    let mut head = match tokio::time::timeout(
-        limits.handshake_timeout,
-        read_head(&mut stream, limits.max_header_bytes),
-    )
-    .await
-    {
+    let read = read_head(&mut stream, limits.max_header_bytes);
+    let mut head = match tokio::time::timeout_at(deadline, read).await {
         Err(_) => {
             tracing::debug!(%peer, "handshake timed out");
             metrics::global().rejected("timeout");
@@ -138,11 +143,17 @@ pub async fn serve(
     conn.run(stream, key, rest, upgrade).await;
 }
 
+/// How long a connection over the server's limit is given to send its
+/// request head (and, over TLS, to finish its handshake) before the 503.
+pub fn busy_wait(ctx: &ConnContext) -> Duration {
+    ctx.limits().handshake_timeout.min(Duration::from_secs(2))
+}
+
 /// Answer a connection over the server's limit with 503, after reading its
 /// request head (briefly) so the answer is not lost to a reset.
-pub async fn refuse_busy(mut stream: TcpStream, ctx: &ConnContext) {
+pub async fn refuse_busy<S: Io>(mut stream: S, ctx: &ConnContext) {
     let limits = ctx.limits();
-    let wait = limits.handshake_timeout.min(Duration::from_secs(2));
+    let wait = busy_wait(ctx);
     let _ = tokio::time::timeout(wait, read_head(&mut stream, limits.max_header_bytes)).await;
     metrics::global().rejected("server_busy");
     let _ = handshake::respond(&mut stream, 503, &[], "server at its connection limit\n").await;
@@ -201,14 +212,14 @@ struct Connection {
 impl Connection {
     /// Answer 101, pump messages until the connection ends, and give the
     /// plugin its `on-disconnect`.
-    async fn run(mut self, stream: TcpStream, key: String, rest: Vec<u8>, upgrade: Upgrade) {
+    async fn run<S: Io>(mut self, stream: S, key: String, rest: Vec<u8>, upgrade: Upgrade) {
         let info = self.pump(stream, key, rest, upgrade).await;
         self.session.finish(info).await;
     }
 
-    async fn pump(
+    async fn pump<S: Io>(
         &mut self,
-        mut stream: TcpStream,
+        mut stream: S,
         key: String,
         rest: Vec<u8>,
         upgrade: Upgrade,
@@ -388,8 +399,8 @@ async fn keepalive(activity: &Activity, outbox: &Outbox, limits: &Limits) -> Sil
     }
 }
 
-async fn read_loop(
-    source: &mut Source,
+async fn read_loop<S: Io>(
+    source: &mut Source<S>,
     conn: u64,
     link: &mut Link,
     outbox: &Outbox,
@@ -437,7 +448,11 @@ async fn read_loop(
     }
 }
 
-async fn write_loop(sink: &mut Sink, outbox: &Outbox, counters: &PluginMetrics) -> WriteEnd {
+async fn write_loop<S: Io>(
+    sink: &mut Sink<S>,
+    outbox: &Outbox,
+    counters: &PluginMetrics,
+) -> WriteEnd {
     let mut batch = Batch::default();
     loop {
         outbox.take(&mut batch).await;
@@ -494,7 +509,11 @@ fn message_len(m: &Message) -> u64 {
 
 /// The client started the close (or broke the protocol, or vanished):
 /// answer as RFC 6455 asks and report how it ended.
-async fn finish_client_close(end: ReadEnd, sink: &mut Sink, close_timeout: Duration) -> CloseInfo {
+async fn finish_client_close<S: Io>(
+    end: ReadEnd,
+    sink: &mut Sink<S>,
+    close_timeout: Duration,
+) -> CloseInfo {
     match end {
         ReadEnd::Closed(frame) => {
             // tungstenite queued the answering close frame; flush it.

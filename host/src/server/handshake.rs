@@ -8,8 +8,7 @@
 
 use std::fmt::Write as _;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use crate::session::RequestHead;
@@ -82,7 +81,10 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<RequestHead>, HeadError> {
 }
 
 /// Read and parse one request head of at most `max` bytes.
-pub async fn read_head(stream: &mut TcpStream, max: usize) -> Result<RequestHead, HeadError> {
+pub async fn read_head<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    max: usize,
+) -> Result<RequestHead, HeadError> {
     let mut buf = Vec::with_capacity(1024);
     loop {
         if let Some(head) = parse_head(&buf)? {
@@ -111,8 +113,8 @@ fn reason(status: u16) -> &'static str {
 }
 
 /// Write a complete plain HTTP response and close the write side.
-pub async fn respond(
-    stream: &mut TcpStream,
+pub async fn respond<S: AsyncWrite + Unpin>(
+    stream: &mut S,
     status: u16,
     headers: &[(String, String)],
     body: &str,
@@ -139,8 +141,8 @@ pub async fn respond(
 }
 
 /// Write the 101 response that completes the upgrade.
-pub async fn switch_protocols(
-    stream: &mut TcpStream,
+pub async fn switch_protocols<S: AsyncWrite + Unpin>(
+    stream: &mut S,
     key: &str,
     subprotocol: Option<&str>,
     headers: &[(String, String)],

@@ -1,11 +1,13 @@
-//! The listener: accepts TCP connections and gives each its own task, and
-//! shuts down gracefully (stop accepting, close every connection with 1001,
-//! wait for them to finish).
+//! The listeners: accept TCP connections (plain, and TLS when a certificate
+//! is configured) and give each its own task, and shut down gracefully
+//! (stop accepting, close every connection with 1001, wait for them to
+//! finish).
 
 pub mod admin;
 mod connection;
 pub(crate) mod handshake;
 mod read_ahead;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -13,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
@@ -22,6 +24,7 @@ use crate::plugins::Registry;
 use crate::runtime::shard;
 use crate::session::Admission;
 use connection::ConnContext;
+use tls::Tls;
 
 /// Live counts of the listener's connections, read by the admin status.
 #[derive(Debug, Default)]
@@ -32,9 +35,12 @@ pub struct Stats {
     pub websockets: AtomicUsize,
     /// Connections accepted since start.
     pub accepted: AtomicU64,
-    /// The address the listener is bound to, once it is: `/status` names
-    /// it, so the console knows where its WebSocket panels connect.
+    /// The address the plain (`ws://`) listener is bound to, once it is:
+    /// `/status` names it, so the console knows where its WebSocket panels
+    /// connect. Never set when TLS took the only listener.
     pub listen: OnceLock<SocketAddr>,
+    /// The address the TLS (`wss://`) listener is bound to, if one runs.
+    pub tls_listen: OnceLock<SocketAddr>,
 }
 
 /// Counts one held connection in `open` until dropped.
@@ -54,12 +60,38 @@ impl Drop for Held {
     }
 }
 
-/// A bound listener, ready to serve.
+/// The bound listeners, ready to serve.
 pub struct Server {
-    /// The bound socket.
-    listener: TcpListener,
+    /// The plain (`ws://`) listener, unless TLS took its address.
+    plain: Option<TcpListener>,
+    /// The TLS (`wss://`) listener and the certificates it serves.
+    tls: Option<(TcpListener, Arc<Tls>)>,
     /// Shared by every connection task.
     ctx: Arc<ConnContext>,
+}
+
+/// What to listen on: a plain address, a TLS one, or both.
+pub struct Listeners {
+    /// The plain (`ws://`) listener's address.
+    pub plain: Option<SocketAddr>,
+    /// The TLS (`wss://`) listener's address and its certificates.
+    pub tls: Option<(SocketAddr, Arc<Tls>)>,
+}
+
+/// Accept on `listener`, or wait forever without one.
+async fn accept(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn bind_one(addr: SocketAddr, what: &str) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}{what}"))?;
+    let bound = listener.local_addr()?;
+    Ok((listener, bound))
 }
 
 /// Bytes of outgoing frames gathered before a write, when a batch is large.
@@ -80,23 +112,34 @@ pub fn ws_config(limits: &Limits) -> WebSocketConfig {
 }
 
 impl Server {
-    /// Bind `addr` (port 0 picks a free port); its live counts go to
-    /// `stats`, which the admin listener may already be reading.
+    /// Bind the listeners (port 0 picks a free port); their live counts go
+    /// to `stats`, which the admin listener may already be reading.
     pub async fn bind(
-        addr: SocketAddr,
+        listeners: Listeners,
         registry: Arc<Registry>,
         limits: Limits,
         stats: Arc<Stats>,
     ) -> anyhow::Result<Server> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
+        let plain = match listeners.plain {
+            Some(addr) => {
+                let (listener, bound) = bind_one(addr, "").await?;
+                let _ = stats.listen.set(bound);
+                Some(listener)
+            }
+            None => None,
+        };
+        let tls = match listeners.tls {
+            Some((addr, tls)) => {
+                let (listener, bound) = bind_one(addr, " for TLS").await?;
+                let _ = stats.tls_listen.set(bound);
+                Some((listener, tls))
+            }
+            None => None,
+        };
         let ws_config = ws_config(&limits);
-        if let Ok(bound) = listener.local_addr() {
-            let _ = stats.listen.set(bound);
-        }
         Ok(Server {
-            listener,
+            plain,
+            tls,
             ctx: Arc::new(ConnContext {
                 admission: Admission {
                     connections: registry.connections().clone(),
@@ -114,9 +157,14 @@ impl Server {
         self.ctx.stats.clone()
     }
 
-    /// The address actually bound.
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+    /// The address the plain listener is bound to, if it runs.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.ctx.stats.listen.get().copied()
+    }
+
+    /// The address the TLS listener is bound to, if it runs.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.ctx.stats.tls_listen.get().copied()
     }
 
     /// Accept connections until `shutdown` resolves, then close every
@@ -130,39 +178,57 @@ impl Server {
         // One permit per open TCP connection, handshakes included.
         let slots = Arc::new(Semaphore::new(self.ctx.admission.limits.max_connections));
         tokio::pin!(shutdown);
+        let tls_listener = self.tls.as_ref().map(|(l, _)| l);
         loop {
-            tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        let ctx = self.ctx.clone();
-                        let stop = stop_rx.clone();
-                        let done = done_tx.clone();
-                        let slot = slots.clone().try_acquire_owned();
-                        let held = Held::new(ctx.stats.clone());
-                        tokio::spawn(async move {
-                            match slot {
-                                Ok(slot) => {
-                                    connection::serve(stream, peer, ctx, stop).await;
-                                    drop(slot);
-                                }
-                                Err(_) => connection::refuse_busy(stream, &ctx).await,
-                            }
-                            drop(held);
-                            drop(done);
-                        });
-                    }
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off
-                        // instead of spinning.
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                },
+            // The certificates in service when the connection is accepted;
+            // `None` on the plain listener.
+            let (accepted, tls) = tokio::select! {
+                accepted = accept(self.plain.as_ref()) => (accepted, None),
+                accepted = accept(tls_listener) => {
+                    (accepted, self.tls.as_ref().map(|(_, tls)| tls.acceptor()))
+                }
                 _ = &mut shutdown => break,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let ctx = self.ctx.clone();
+                    let stop = stop_rx.clone();
+                    let done = done_tx.clone();
+                    let slot = slots.clone().try_acquire_owned();
+                    let held = Held::new(ctx.stats.clone());
+                    tokio::spawn(async move {
+                        match (slot, tls) {
+                            (Ok(slot), None) => {
+                                let deadline = tokio::time::Instant::now()
+                                    + ctx.admission.limits.handshake_timeout;
+                                connection::serve(stream, peer, ctx, stop, deadline).await;
+                                drop(slot);
+                            }
+                            (Ok(slot), Some(acceptor)) => {
+                                tls::serve(stream, peer, acceptor, ctx, stop).await;
+                                drop(slot);
+                            }
+                            (Err(_), None) => connection::refuse_busy(stream, &ctx).await,
+                            (Err(_), Some(acceptor)) => {
+                                tls::refuse_busy(stream, peer, acceptor, &ctx).await
+                            }
+                        }
+                        drop(held);
+                        drop(done);
+                    });
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off
+                    // instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
             }
         }
         tracing::info!("shutting down: closing connections");
-        drop(self.listener);
+        drop(self.plain);
+        drop(self.tls);
         let _ = stop_tx.send(true);
         drop(done_tx);
         let deadline = tokio::time::Instant::now() + drain;

@@ -18,6 +18,9 @@ pub struct Status {
     /// The public WebSocket listener's address (`null` until it is bound):
     /// where the console's client panels connect.
     pub listen: Option<String>,
+    /// The TLS (`wss://`) listener's address, if one runs (`null`
+    /// otherwise).
+    pub tls_listen: Option<String>,
     /// Open TCP connections (handshakes included) and open WebSockets.
     pub connections: Connections,
     /// Shard tasks running, all plugins and versions together.
@@ -212,6 +215,7 @@ pub fn status(registry: &Registry, stats: &Stats) -> Status {
         .collect();
     Status {
         listen: stats.listen.get().map(ToString::to_string),
+        tls_listen: stats.tls_listen.get().map(ToString::to_string),
         connections: Connections {
             open: stats.open.load(Ordering::Relaxed),
             websocket: stats.websockets.load(Ordering::Relaxed),

@@ -41,9 +41,15 @@ function mib(bytes) {
   return (bytes / (1 << 20)).toFixed(1) + " MiB";
 }
 
+/** The public listener's scheme: wss:// when TLS is its only listener. */
+function publicScheme() {
+  const s = state.status;
+  return s && !s.listen && s.tls_listen ? "wss://" : "ws://";
+}
+
 /** The public listener's host:port, as this browser reaches it. */
 function publicAddr() {
-  const listen = state.status && state.status.listen;
+  const listen = state.status && (state.status.listen || state.status.tls_listen);
   if (!listen) return location.hostname + ":8080";
   const m = listen.match(/^(.*):(\d+)$/);
   if (!m) return listen;
@@ -86,7 +92,7 @@ function setLive(problem) {
 
 function renderFigures() {
   const s = state.status;
-  $("#fig-listen").textContent = "ws://" + publicAddr();
+  $("#fig-listen").textContent = publicScheme() + publicAddr();
   $("#fig-open").textContent = String(s.connections.websocket);
   $("#fig-accepted").textContent = String(s.connections.accepted);
   $("#fig-shards").textContent = String(s.shards);
@@ -305,7 +311,7 @@ class Client {
       path = path.replace(`{${input.dataset.param}}`, encodeURIComponent(input.value || input.dataset.param));
     }
     const query = $(".query", this.panel).value.trim().replace(/^\?/, "");
-    $(".url", this.panel).value = `ws://${publicAddr()}${path}${query ? "?" + query : ""}`;
+    $(".url", this.panel).value = `${publicScheme()}${publicAddr()}${path}${query ? "?" + query : ""}`;
   }
 
   setState(name, text) {
