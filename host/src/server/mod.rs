@@ -20,6 +20,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use crate::config::Limits;
 use crate::plugins::Registry;
 use crate::runtime::shard;
+use crate::session::per_ip::PerIp;
 use crate::session::Admission;
 use connection::ConnContext;
 
@@ -100,6 +101,7 @@ impl Server {
             ctx: Arc::new(ConnContext {
                 admission: Admission {
                     connections: registry.connections().clone(),
+                    per_ip: PerIp::new(limits.per_ip),
                     limits,
                 },
                 registry,
