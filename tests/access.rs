@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::MaybeTlsStream;
 
@@ -28,12 +30,18 @@ fn server_with(dir: &Path, config: &str) -> TestServer {
 
 /// A WebSocket handshake to `path` from the loopback address `127.0.0.N`.
 async fn connect_from(server: &TestServer, n: u8, path: &str) -> Result<Ws, WsError> {
+    let request = server.url(path).into_client_request().expect("request");
+    request_from(server, n, request).await
+}
+
+/// A WebSocket handshake with `request` from `127.0.0.N`.
+async fn request_from(server: &TestServer, n: u8, request: Request) -> Result<Ws, WsError> {
     let socket = TcpSocket::new_v4().expect("socket");
     let from = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, n)), 0);
     socket.bind(from).expect("bind the client to 127.0.0.N");
     let to: SocketAddr = server.addr.parse().expect("server address");
     let stream = socket.connect(to).await.expect("tcp connect");
-    tokio_tungstenite::client_async(server.url(path), MaybeTlsStream::Plain(stream))
+    tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream))
         .await
         .map(|(ws, _)| ws)
 }
@@ -82,10 +90,29 @@ async fn rejections(server: &TestServer, reason: &str) -> f64 {
 async fn connections_past_the_per_address_cap_get_429_and_others_do_not() {
     let dir = plugins_dir();
     install(dir.path(), "echo", "echo");
+    std::fs::write(
+        dir.path().join("echo.toml"),
+        "allowed_origins = [\"https://ok.example\"]\n",
+    )
+    .expect("manifest");
     let server = server_with(
         dir.path(),
         "[limits]\nmax_connections_per_ip = 3\nhandshake_rate_per_ip = 0\n",
     );
+    // Handshakes refused by a later step (here the origin: 403) give their
+    // place back at once: more of them than the cap leave it whole.
+    for _ in 0..5 {
+        let mut request = server.url("/echo").into_client_request().expect("request");
+        request.headers_mut().insert(
+            "origin",
+            "https://elsewhere.example".parse().expect("header"),
+        );
+        match request_from(&server, 1, request).await {
+            Err(WsError::Http(resp)) => assert_eq!(resp.status().as_u16(), 403),
+            Ok(_) => panic!("a foreign origin was let in"),
+            Err(e) => panic!("expected 403, got {e}"),
+        }
+    }
     let mut held = Vec::new();
     for _ in 0..3 {
         held.push(open_from(&server, 1).await);
