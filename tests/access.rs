@@ -134,12 +134,14 @@ async fn connections_past_the_per_address_cap_get_429_and_others_do_not() {
     // One of the three closes: its place comes back.
     let mut first = held.remove(0);
     first.close(None).await.expect("close");
+    let mut seen = 1.0;
     let start = Instant::now();
     let mut again = loop {
         match connect_from(&server, 1, "/echo").await {
             Ok(ws) => break ws,
             Err(e) => {
                 let _ = too_many(Err(e));
+                seen += 1.0;
                 assert!(
                     start.elapsed() < WAIT,
                     "the closed connection's place was not given back; log:\n{}",
@@ -151,7 +153,7 @@ async fn connections_past_the_per_address_cap_get_429_and_others_do_not() {
     };
     assert_eq!(roundtrip(&mut again, "again").await, "again");
     let refused = rejections(&server, "per_ip_connections").await;
-    assert!(refused >= 1.0, "the 429 is counted: {refused}");
+    assert_eq!(refused, seen, "each 429 counted once");
     assert_eq!(rejections(&server, "per_ip_rate").await, 0.0);
     assert!(
         server.count_log("over the per-address limit") >= 1,
@@ -169,28 +171,30 @@ async fn handshakes_past_the_per_address_rate_get_429_until_the_bucket_refills()
         "[limits]\nmax_connections_per_ip = 0\nhandshake_rate_per_ip = 5\n\
          handshake_burst_per_ip = 5\n",
     );
-    let mut outcomes = Vec::new();
-    for _ in 0..10 {
-        outcomes.push(connect_from(&server, 1, "/echo").await);
-    }
-    // The burst's five are let through (they came first, with the bucket
-    // full); the rest come faster than 5/s refills it.
-    let mut refused = 0;
-    for (i, outcome) in outcomes.into_iter().enumerate() {
+    // Ten at once: the check comes before `on-connect`, so they reach it
+    // within milliseconds however slow the plugin or the machine.
+    let outcomes =
+        futures_util::future::join_all((0..10).map(|_| connect_from(&server, 1, "/echo"))).await;
+    let (mut accepted, mut refused) = (0, 0);
+    for outcome in outcomes {
         match outcome {
             Ok(mut ws) => {
                 assert_eq!(roundtrip(&mut ws, "x").await, "x");
                 let _ = ws.close(None).await;
+                accepted += 1;
             }
-            Err(e) if i >= 5 => {
+            Err(e) => {
                 let (after, body) = too_many(Err(e));
                 assert_eq!(after, 1, "one token is back within 200 ms");
                 assert_eq!(body, "too many handshakes from your address; slow down\n");
                 refused += 1;
             }
-            Err(e) => panic!("handshake {i} of the burst refused: {e}"),
         }
     }
+    assert!(
+        accepted >= 5,
+        "the burst of five was not let through: {accepted}"
+    );
     assert!(refused >= 1, "ten quick handshakes all passed a 5/s rate");
     // Another address has its own bucket.
     let mut other = open_from(&server, 3).await;
