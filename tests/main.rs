@@ -11,6 +11,7 @@
 
 mod support;
 
+mod access;
 mod burst;
 mod channels;
 mod check;

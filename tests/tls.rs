@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::crypto::ring;
@@ -125,6 +126,17 @@ async fn wss_echo_with_tls_alone_on_listen() {
     let (mut ws, presented) = wss(&server, &server.addr, "/echo", &[&pair]).await;
     assert_eq!(presented, pair.der, "the configured certificate is served");
     check_echo_cases(&server, &mut ws, "wss echo").await;
+
+    // The client closes; the server answers and ends TLS with close_notify,
+    // so the stream ends cleanly rather than looking truncated.
+    ws.close(None).await.expect("send a close frame");
+    loop {
+        match ws.next().await {
+            None | Some(Err(tokio_tungstenite::tungstenite::Error::ConnectionClosed)) => break,
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => panic!("the TLS stream did not end cleanly: {e}"),
+        }
+    }
 
     // TLS took `--listen`: no plain listener runs, and /status says so.
     let st = server.status().await;

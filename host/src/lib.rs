@@ -4,7 +4,7 @@
 //! The path of one message, and the module that owns each step:
 //!
 //! ```text
-//! client ─TCP─▶ server (listener, handshake) ─▶ session (route, origin, quarantine, limit, on-connect)
+//! client ─TCP─▶ server (listener, handshake) ─▶ session (route, per-IP, origin, quarantine, limit, on-connect)
 //!                        │                            │                    │
 //!                        │                 plugins (registry, load) ◀── plugins::watcher
 //!                        ▼                            ▼                    ▼
@@ -28,9 +28,11 @@
 //!   changes), the HTTP upgrade (parsed here so admission
 //!   runs before the server commits), the per-connection task that pumps
 //!   frames between the socket, the shard and the outbox; the admin listener
-//!   (status, metrics, the event log and its stream, the console page).
+//!   (status, metrics, the event log and its stream, the console page; its
+//!   token).
 //! - [`session`]: admission, transport-free and shared with the test
-//!   harness: route, origin, quarantine, connection limit, registration,
+//!   harness: route, per-address limits, origin, quarantine, connection
+//!   limit, registration,
 //!   `on-connect`, subprotocol, response headers; and the end of a session.
 //! - [`plugins`]: the registry of loaded plugins, the one load path
 //!   (compile, link, first instance) used by the registry, `check` and the
@@ -45,8 +47,8 @@
 //!   member lists a broadcast fans out over, generic over what a member
 //!   is), and the `Layer` that reaches other hosts: memory (none) or Redis
 //!   (publish, subscribe, membership notes, sequence numbers and gaps).
-//! - [`config`]: the server config file, limits, plugin manifests, WASI
-//!   grants and their errors; [`routing`]: route patterns with `{param}`
+//! - [`config`]: the server config file, limits, the admin token, plugin
+//!   manifests, WASI grants and their errors; [`routing`]: route patterns with `{param}`
 //!   segments, most specific first; [`close`]: close codes; [`metrics`]:
 //!   the process's Prometheus families, which every floor records into;
 //!   [`events`]: the process's log of what happened to plugins (loads,

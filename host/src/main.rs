@@ -58,7 +58,8 @@ enum Command {
         tls_listen: Option<String>,
         /// Serve the console (`/`), `/status`, `/events`, `/metrics`,
         /// `/readyz` and `/healthz` on this address; the second line on
-        /// stdout is the console's URL. Keep it off public networks.
+        /// stdout is the console's URL. Beyond loopback it needs a token
+        /// (`admin_token` in the config file, or WASMSOCK_ADMIN_TOKEN).
         #[arg(long)]
         admin: Option<String>,
         /// Server configuration file (TOML).
@@ -161,6 +162,7 @@ fn main() -> anyhow::Result<()> {
                 tls_cert,
                 tls_key,
                 tls_listen,
+                admin_token_env: std::env::var(wasmsock::config::ADMIN_TOKEN_ENV).ok(),
             };
             let config = ServerConfig::load(config.as_deref(), &overrides)?;
             init_logs(config.log_format);
@@ -311,6 +313,7 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
                 listener,
                 registry.clone(),
                 stats.clone(),
+                config.admin_token.clone(),
             ));
             Some(addr)
         }

@@ -50,7 +50,8 @@ pub struct FailureLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
     /// Why: not_found, bad_request, origin, over_capacity, quarantined,
-    /// unavailable, plugin, rejected, server_busy, timeout, tls.
+    /// unavailable, plugin, rejected, server_busy, timeout, tls,
+    /// per_ip_connections, per_ip_rate.
     pub reason: &'static str,
 }
 

@@ -155,11 +155,56 @@ pub struct TestServer {
     logs: Arc<Mutex<String>>,
     /// The thread copying stderr into `logs`; it ends when the process does.
     log_reader: Option<std::thread::JoinHandle<()>>,
+    /// The config file given to the server (see [`per_ip_off`]).
+    _config: tempfile::NamedTempFile,
+}
+
+/// Every test client connects from 127.0.0.1, like every client behind one
+/// proxy: the tests that hold hundreds of connections would meet the
+/// per-address limits, which are not what they test. Give the server a
+/// config with them off, unless the test's own config (`--config FILE`,
+/// copied next to it) sets them. Returns the file and the arguments that
+/// name it instead of `extra`'s.
+fn per_ip_off(extra: &[&str]) -> (tempfile::NamedTempFile, Vec<String>) {
+    let mut args: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+    let given = args.iter().position(|a| a == "--config");
+    let (mut table, dir) = match given.and_then(|i| args.get(i + 1)) {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            let text = std::fs::read_to_string(&path).expect("read the test's config");
+            let table: toml::Table = toml::from_str(&text).expect("the test's config is TOML");
+            let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            (table, dir)
+        }
+        None => (toml::Table::new(), std::env::temp_dir()),
+    };
+    let limits = table
+        .entry("limits")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if let toml::Value::Table(limits) = limits {
+        for key in ["max_connections_per_ip", "handshake_rate_per_ip"] {
+            limits.entry(key).or_insert_with(|| toml::Value::Integer(0));
+        }
+    }
+    let file = tempfile::Builder::new()
+        .prefix(".wasmsock-test-")
+        .suffix(".toml")
+        .tempfile_in(dir)
+        .expect("temp config");
+    std::fs::write(file.path(), toml::to_string(&table).expect("TOML")).expect("write config");
+    let path = file.path().to_str().expect("utf-8 path").to_string();
+    match given {
+        Some(i) => args[i + 1] = path,
+        None => args.extend(["--config".to_string(), path]),
+    }
+    (file, args)
 }
 
 impl TestServer {
-    /// Serve `dir` on 127.0.0.1:0 with extra CLI arguments.
+    /// Serve `dir` on 127.0.0.1:0 with extra CLI arguments; the
+    /// per-address limits are off unless a `--config` among them sets them.
     pub fn start(dir: &Path, extra: &[&str]) -> TestServer {
+        let (config, extra) = per_ip_off(extra);
         let mut child = Command::new(server_binary())
             .arg("serve")
             .arg("--plugins")
@@ -172,7 +217,7 @@ impl TestServer {
                 "--cache-dir",
             ])
             .arg(root().join("target").join("test-plugin-cache"))
-            .args(extra)
+            .args(&extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -229,6 +274,7 @@ impl TestServer {
             child,
             logs,
             log_reader: Some(log_reader),
+            _config: config,
         }
     }
 

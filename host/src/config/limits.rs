@@ -45,6 +45,17 @@ pub struct LimitsFile {
     /// What group traffic (broadcasts and messages from other hosts) does
     /// to a member whose outbound queue is full.
     pub group_queue_full: GroupQueueFull,
+    /// Connections held at once from one address (an IPv4 address, or an
+    /// IPv6 /64), handshakes included once past routing; over it a client
+    /// gets HTTP 429. 0 turns the cap off.
+    pub max_connections_per_ip: u64,
+    /// Handshakes per second one address may start, refilling its bucket;
+    /// over it a client gets HTTP 429 with `Retry-After`. 0 turns the rate
+    /// limit off.
+    pub handshake_rate_per_ip: u64,
+    /// Handshakes one address may start at once before the rate applies
+    /// (the bucket's size).
+    pub handshake_burst_per_ip: u64,
 }
 
 /// What a group message does to a member whose outbound queue is full.
@@ -77,6 +88,9 @@ impl Default for LimitsFile {
             ping_timeout_ms: 10_000,
             idle_timeout_ms: 0,
             group_queue_full: GroupQueueFull::Close,
+            max_connections_per_ip: 256,
+            handshake_rate_per_ip: 50,
+            handshake_burst_per_ip: 100,
         }
     }
 }
@@ -161,6 +175,27 @@ impl LimitsFile {
             self.idle_timeout_ms,
             0,
             86_400_000,
+        )?;
+        check_range(
+            path,
+            "limits.max_connections_per_ip",
+            self.max_connections_per_ip,
+            0,
+            10_000_000,
+        )?;
+        check_range(
+            path,
+            "limits.handshake_rate_per_ip",
+            self.handshake_rate_per_ip,
+            0,
+            1_000_000,
+        )?;
+        check_range(
+            path,
+            "limits.handshake_burst_per_ip",
+            self.handshake_burst_per_ip,
+            1,
+            1_000_000,
         )
     }
 
@@ -189,6 +224,11 @@ impl LimitsFile {
             ping_timeout: ms(self.ping_timeout_ms),
             idle_timeout: off_if_zero(self.idle_timeout_ms),
             group_queue_full: self.group_queue_full,
+            per_ip: PerIpLimits {
+                max_connections: u32::try_from(self.max_connections_per_ip).unwrap_or(u32::MAX),
+                rate: u32::try_from(self.handshake_rate_per_ip).unwrap_or(u32::MAX),
+                burst: u32::try_from(self.handshake_burst_per_ip).unwrap_or(u32::MAX),
+            },
         }
     }
 }
@@ -225,6 +265,35 @@ pub struct Limits {
     pub idle_timeout: Option<Duration>,
     /// What group traffic does to a member whose queue is full.
     pub group_queue_full: GroupQueueFull,
+    /// What one client address may hold and start.
+    pub per_ip: PerIpLimits,
+}
+
+/// Limits per client address (an IPv4 address or an IPv6 /64): they cut a
+/// single flooder off before it costs a plugin call, while a NAT'd office
+/// or a browser's reconnect storm stays under them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PerIpLimits {
+    /// Connections held at once from one address; 0: no cap.
+    pub max_connections: u32,
+    /// Handshakes per second from one address; 0: no rate limit.
+    pub rate: u32,
+    /// Handshakes one address may start at once (the bucket's size).
+    pub burst: u32,
+}
+
+impl PerIpLimits {
+    /// Neither a cap nor a rate: every address is let through.
+    pub const OFF: PerIpLimits = PerIpLimits {
+        max_connections: 0,
+        rate: 0,
+        burst: 1,
+    };
+
+    /// Whether either limit applies.
+    pub fn enabled(&self) -> bool {
+        self.max_connections > 0 || self.rate > 0
+    }
 }
 
 impl Default for Limits {
@@ -252,6 +321,29 @@ mod tests {
             Some(Duration::from_secs(30))
         );
         assert_eq!(Limits::default().max_message_size, 16 << 20);
+    }
+
+    #[test]
+    fn per_ip_defaults_and_zero_turning_them_off() {
+        let on = Limits::default().per_ip;
+        assert_eq!((on.max_connections, on.rate, on.burst), (256, 50, 100));
+        assert!(on.enabled());
+        let file = LimitsFile {
+            max_connections_per_ip: 0,
+            handshake_rate_per_ip: 0,
+            ..LimitsFile::default()
+        };
+        let off = file.resolve(Path::new("w.toml")).expect("valid").per_ip;
+        assert!(!off.enabled());
+        let file = LimitsFile {
+            handshake_burst_per_ip: 0,
+            ..LimitsFile::default()
+        };
+        let e = file.resolve(Path::new("w.toml")).expect_err("no bucket");
+        assert!(
+            e.to_string().contains("limits.handshake_burst_per_ip"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod admin;
 mod grants;
 mod limits;
 mod plugin;
@@ -17,8 +18,9 @@ mod pool;
 mod reload;
 mod tls;
 
+pub use admin::{AdminToken, ADMIN_TOKEN_ENV, MIN_ADMIN_TOKEN_LEN};
 pub use grants::{AddrGrant, DirGrant, WasiGrants};
-pub use limits::{GroupQueueFull, Limits, LimitsFile};
+pub use limits::{GroupQueueFull, Limits, LimitsFile, PerIpLimits};
 pub use plugin::{InstanceMode, Manifest, PluginDefaults, QuarantinePolicy};
 pub use pool::{PoolFile, PoolSettings, DEFAULT_TABLE_ELEMENTS};
 pub use reload::{OnReload, ReloadPolicy, DEFAULT_ATTACHMENT_MAX_BYTES};
@@ -117,6 +119,12 @@ pub struct ServerFile {
     pub listen: Option<String>,
     /// Address of the admin listener (`/status`, `/healthz`); none by default.
     pub admin: Option<String>,
+    /// The token every admin request but `/healthz` and `/readyz` must
+    /// carry; required when the admin listener is not on loopback.
+    pub admin_token: Option<String>,
+    /// A file holding the admin token (trimmed), so that the secret stays
+    /// out of the config file; relative paths are taken from its folder.
+    pub admin_token_file: Option<PathBuf>,
     /// The plugins folder; relative paths are taken from the file's folder.
     pub plugins: Option<PathBuf>,
     /// Folder for compiled plugin artifacts; relative as above.
@@ -185,6 +193,8 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Address of the admin listener, if any.
     pub admin: Option<SocketAddr>,
+    /// The token admin requests must carry, if one is set.
+    pub admin_token: Option<AdminToken>,
     /// The plugins folder.
     pub plugins_dir: PathBuf,
     /// Compiled-artifact cache folder; `None` disables the on-disk cache.
@@ -247,6 +257,10 @@ pub struct Overrides {
     pub tls_key: Option<PathBuf>,
     /// `--tls-listen`.
     pub tls_listen: Option<String>,
+    /// The `WASMSOCK_ADMIN_TOKEN` environment variable, read by the caller
+    /// (so that loading a config never depends on the process's
+    /// environment by surprise).
+    pub admin_token_env: Option<String>,
 }
 
 /// The default listen address: loopback, so nothing is exposed by accident.
@@ -375,6 +389,19 @@ impl ServerConfig {
             }
             _ => None,
         };
+        let admin_token = admin::TokenSources {
+            env: cli.admin_token_env.as_deref(),
+            inline: parsed.admin_token.as_deref(),
+            file: parsed.admin_token_file.as_ref().map(|p| base.join(p)),
+            config: &source,
+        }
+        .resolve()?;
+        let admin_source = if cli.admin.is_some() {
+            PathBuf::from("--admin")
+        } else {
+            source.clone()
+        };
+        admin::check_exposure(admin, admin_token.as_ref(), &admin_source)?;
         let plugins_dir = cli
             .plugins_dir
             .clone()
@@ -423,6 +450,7 @@ impl ServerConfig {
         Ok(ServerConfig {
             listen,
             admin,
+            admin_token,
             plugins_dir,
             cache_dir,
             limits,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio::time::Instant as Deadline;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
@@ -247,57 +247,66 @@ impl Connection {
         .await;
         let (mut sink, mut source) = ws.split();
         let close_timeout = ctx.limits().close_timeout;
-        let (conn, outbox) = (self.session.id, &*self.session.outbox);
-        let link = &mut self.session.link;
+        let info = 'pump: {
+            let (conn, outbox) = (self.session.id, &*self.session.outbox);
+            let link = &mut self.session.link;
 
-        let activity = Activity::new();
-        let reader = read_loop(&mut source, conn, link, outbox, &activity, &counters);
-        tokio::pin!(reader);
-        let first = {
-            let writer = write_loop(&mut sink, outbox, &counters);
-            tokio::pin!(writer);
-            let keepalive = keepalive(&activity, outbox, ctx.limits());
-            tokio::pin!(keepalive);
-            tokio::select! {
-                end = &mut reader => Err(end),
-                end = &mut writer => Ok(end),
-                end = &mut keepalive => match end {
-                    Silence::Idle => Ok(WriteEnd::Close(close::GOING_AWAY, "idle timeout".into())),
-                    // A peer that does not answer pings will not answer a
-                    // close frame either: drop it.
-                    Silence::Dead => return abnormal("no answer to ping", true),
-                },
-                _ = self.shutdown.wait_for(|stop| *stop) => {
-                    Ok(WriteEnd::Close(close::GOING_AWAY, "server shutting down".into()))
+            let activity = Activity::new();
+            let reader = read_loop(&mut source, conn, link, outbox, &activity, &counters);
+            tokio::pin!(reader);
+            let first = {
+                let writer = write_loop(&mut sink, outbox, &counters);
+                tokio::pin!(writer);
+                let keepalive = keepalive(&activity, outbox, ctx.limits());
+                tokio::pin!(keepalive);
+                tokio::select! {
+                    end = &mut reader => Err(end),
+                    end = &mut writer => Ok(end),
+                    end = &mut keepalive => match end {
+                        Silence::Idle => Ok(WriteEnd::Close(close::GOING_AWAY, "idle timeout".into())),
+                        // A peer that does not answer pings will not answer a
+                        // close frame either: drop it.
+                        Silence::Dead => break 'pump abnormal("no answer to ping", true),
+                    },
+                    _ = self.shutdown.wait_for(|stop| *stop) => {
+                        Ok(WriteEnd::Close(close::GOING_AWAY, "server shutting down".into()))
+                    }
                 }
+            };
+            let ended_by_server = match first {
+                Ok(end) => end,
+                Err(end) => break 'pump finish_client_close(end, &mut sink, close_timeout).await,
+            };
+            // The server side starts the close: send our frame, then wait
+            // (bounded) for the client's answering frame.
+            let (code, reason) = match ended_by_server {
+                WriteEnd::Close(code, reason) => (code, reason),
+                WriteEnd::Overflow => (close::QUEUE_FULL, "outbound queue full".to_string()),
+                WriteEnd::Failed(e) => break 'pump abnormal(e, true),
+            };
+            let frame = CloseFrame {
+                code: CloseCode::from(code),
+                reason: reason.clone().into(),
+            };
+            if tokio::time::timeout(close_timeout, sink.send(WsMessage::Close(Some(frame))))
+                .await
+                .is_ok()
+            {
+                let _ = tokio::time::timeout(close_timeout, &mut reader).await;
+            }
+            CloseInfo {
+                code,
+                reason,
+                by_client: false,
             }
         };
-        let ended_by_server = match first {
-            Ok(end) => end,
-            Err(end) => return finish_client_close(end, &mut sink, close_timeout).await,
-        };
-        // The server side starts the close: send our frame, then wait
-        // (bounded) for the client's answering frame.
-        let (code, reason) = match ended_by_server {
-            WriteEnd::Close(code, reason) => (code, reason),
-            WriteEnd::Overflow => (close::QUEUE_FULL, "outbound queue full".to_string()),
-            WriteEnd::Failed(e) => return abnormal(e, true),
-        };
-        let frame = CloseFrame {
-            code: CloseCode::from(code),
-            reason: reason.clone().into(),
-        };
-        if tokio::time::timeout(close_timeout, sink.send(WsMessage::Close(Some(frame))))
-            .await
-            .is_ok()
-        {
-            let _ = tokio::time::timeout(close_timeout, &mut reader).await;
+        // End the transport too: over TLS this sends close_notify, without
+        // which a strict client takes the end for a truncation attack.
+        if let Ok(ws) = sink.reunite(source) {
+            let mut stream = ws.into_inner();
+            let _ = tokio::time::timeout(close_timeout, stream.shutdown()).await;
         }
-        CloseInfo {
-            code,
-            reason,
-            by_client: false,
-        }
+        info
     }
 }
 

@@ -22,6 +22,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use crate::config::Limits;
 use crate::plugins::Registry;
 use crate::runtime::shard;
+use crate::session::per_ip::PerIp;
 use crate::session::Admission;
 use connection::ConnContext;
 use tls::Tls;
@@ -143,6 +144,7 @@ impl Server {
             ctx: Arc::new(ConnContext {
                 admission: Admission {
                     connections: registry.connections().clone(),
+                    per_ip: PerIp::new(limits.per_ip),
                     limits,
                 },
                 registry,

@@ -27,6 +27,11 @@ pub enum Refused {
     /// The plugin chose a subprotocol the client did not offer: 500. The
     /// text says which.
     BadSubprotocol(String),
+    /// The client's address holds `max_connections_per_ip` already (429).
+    PerIpConnections,
+    /// The client's address starts handshakes faster than
+    /// `handshake_rate_per_ip` (429).
+    PerIpRate,
 }
 
 impl Refused {
@@ -42,6 +47,8 @@ impl Refused {
             Refused::NoRoom => "no_room",
             Refused::Rejected => "rejected",
             Refused::PluginFailed | Refused::BadSubprotocol(_) => "plugin",
+            Refused::PerIpConnections => "per_ip_connections",
+            Refused::PerIpRate => "per_ip_rate",
         }
     }
 }

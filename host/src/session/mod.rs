@@ -7,10 +7,13 @@
 //! harness).
 //!
 //! Each check is one step of [`admit`], answered with a plain HTTP status
-//! before any upgrade; authentication and middleware belong here too.
+//! before any upgrade; authentication and middleware belong here too. The
+//! per-address limits ([`per_ip`]) come first: a flood costs a table
+//! lookup, not an origin check or a plugin call.
 
 mod answer;
 mod link;
+pub mod per_ip;
 mod request;
 pub mod scope;
 
@@ -79,6 +82,8 @@ pub struct Session {
     _registration: Registration,
     /// Its place under the plugin's connection limit.
     _slot: ConnSlot,
+    /// Its place under its address's connection cap.
+    _per_ip: per_ip::PerIpGuard,
 }
 
 /// What the upgrade answer carries besides the accept key.
@@ -98,6 +103,8 @@ pub struct Admission {
     pub connections: Arc<Connections>,
     /// Connection limits (outbound queue bounds).
     pub limits: Limits,
+    /// What each client address holds and has started (the first step).
+    pub per_ip: Arc<per_ip::PerIp>,
 }
 
 impl Admission {
@@ -110,6 +117,7 @@ impl Admission {
         head: &RequestHead,
         peer: SocketAddr,
     ) -> Result<(Session, Upgrade), Refusal> {
+        let per_ip = self.per_ip.admit(peer.ip())?;
         let plugin = route.target;
         check_origin(&plugin, head)?;
         check_quarantine(&plugin)?;
@@ -176,6 +184,7 @@ impl Admission {
             link: Link::new(plugin, shard),
             _registration: registration,
             _slot: slot,
+            _per_ip: per_ip,
         };
         // Accepted: from here on the plugin hears `on-disconnect` exactly once.
         if let Some(p) = &accept.subprotocol {
@@ -217,6 +226,7 @@ impl Session {
             link,
             _registration,
             _slot,
+            _per_ip,
         } = self;
         outbox.shut();
         drop(_registration);

@@ -16,6 +16,7 @@ use crate::plugins::Plugin;
 use crate::routing::RouteTable;
 use crate::runtime::connections::Connections;
 use crate::runtime::WasmEngine;
+use crate::session::per_ip::PerIp;
 use crate::session::Admission;
 
 /// How to load a plugin: the file, and what its manifest would say.
@@ -149,6 +150,9 @@ impl LoadOptions {
             admission: Admission {
                 connections,
                 limits: self.limits,
+                // One test client, one address: the server's per-address
+                // limits are not the plugin's to test.
+                per_ip: PerIp::off(),
             },
             logs,
         })

@@ -16,7 +16,11 @@
 //!   the last refusal of each plugin file that was not loaded;
 //! - `GET /events`: the last events of [`crate::events`], newest first;
 //!   `GET /events/stream`: the same, live, as server-sent events.
+//!
+//! With an admin token configured, every path but `/healthz` and `/readyz`
+//! needs it ([`auth`]).
 
+mod auth;
 mod console;
 mod status;
 mod stream;
@@ -37,6 +41,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use super::Stats;
+use crate::config::AdminToken;
 use crate::plugins::Registry;
 use crate::{events, metrics};
 pub use status::{
@@ -45,16 +50,24 @@ pub use status::{
 };
 
 /// Serve admin requests until the task is dropped: HTTP/1.1 with
-/// keep-alive, a connection's task per client.
-pub async fn run(listener: TcpListener, registry: Arc<Registry>, stats: Arc<Stats>) {
+/// keep-alive, a connection's task per client. With `token`, requests
+/// without it get 401 (the probes excepted).
+pub async fn run(
+    listener: TcpListener,
+    registry: Arc<Registry>,
+    stats: Arc<Stats>,
+    token: Option<AdminToken>,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
                 let registry = registry.clone();
                 let stats = stats.clone();
+                let token = token.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| {
-                        let answer = route(&req, &registry, &stats);
+                        let answer = auth::refusal(&req, token.as_ref())
+                            .unwrap_or_else(|| route(&req, &registry, &stats));
                         async move { Ok::<_, Infallible>(answer) }
                     });
                     let served = http1::Builder::new()
