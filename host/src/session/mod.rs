@@ -31,6 +31,7 @@ use crate::plugins::{ConnSlot, Plugin, Registry};
 use crate::routing::{RouteMatch, RouteTable};
 use crate::runtime::bindings::CloseInfo;
 use crate::runtime::connections::{Connections, Entry, Registration};
+use crate::runtime::identity::Identity;
 use crate::runtime::outbox::Outbox;
 use crate::runtime::shard::{ConnectOutcome, Request};
 
@@ -110,9 +111,24 @@ impl Admission {
         head: &RequestHead,
         peer: SocketAddr,
     ) -> Result<(Session, Upgrade), Refusal> {
+        self.admit_as(route, head, peer, None).await
+    }
+
+    /// [`admit`](Self::admit), with the identity given rather than
+    /// established by the authentication steps, which are skipped: the test
+    /// harness's way to connect as a user.
+    pub async fn admit_as(
+        &self,
+        route: RouteMatch<Plugin>,
+        head: &RequestHead,
+        peer: SocketAddr,
+        preset: Option<Identity>,
+    ) -> Result<(Session, Upgrade), Refusal> {
         let plugin = route.target;
         check_origin(&plugin, head)?;
         check_quarantine(&plugin)?;
+        // What the authentication steps establish; anonymous until they do.
+        let identity: Option<Arc<Identity>> = preset.map(Arc::new);
         let Some(slot) = plugin.admit() else {
             return Err(Refusal::new(
                 Refused::OverCapacity,
@@ -142,6 +158,7 @@ impl Admission {
         let connect = Request::Connect {
             conn: id,
             scope,
+            identity,
             outbox: outbox.clone(),
             reply,
         };
