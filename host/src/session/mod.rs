@@ -10,6 +10,7 @@
 //! before any upgrade; authentication and middleware belong here too.
 
 mod answer;
+mod auth;
 mod link;
 mod request;
 pub mod scope;
@@ -127,8 +128,11 @@ impl Admission {
         let plugin = route.target;
         check_origin(&plugin, head)?;
         check_quarantine(&plugin)?;
-        // What the authentication steps establish; anonymous until they do.
-        let identity: Option<Arc<Identity>> = preset.map(Arc::new);
+        let identity = match preset {
+            Some(preset) => Some(preset),
+            None => auth::check(&plugin, head)?,
+        };
+        let identity: Option<Arc<Identity>> = identity.map(Arc::new);
         let Some(slot) = plugin.admit() else {
             return Err(Refusal::new(
                 Refused::OverCapacity,
