@@ -4,7 +4,7 @@
 //! The path of one message, and the module that owns each step:
 //!
 //! ```text
-//! client ─TCP─▶ server (listener, handshake) ─▶ session (route, origin, quarantine, limit, on-connect)
+//! client ─TCP─▶ server (listener, handshake) ─▶ session (route, origin, quarantine, JWT, limit, on-connect)
 //!                        │                            │                    │
 //!                        │                 plugins (registry, load) ◀── plugins::watcher
 //!                        ▼                            ▼                    ▼
@@ -28,7 +28,7 @@
 //!   frames between the socket, the shard and the outbox; the admin listener
 //!   (status, metrics, the event log and its stream, the console page).
 //! - [`session`]: admission, transport-free and shared with the test
-//!   harness: route, origin, quarantine, connection limit, registration,
+//!   harness: route, origin, quarantine, JWT (`[auth]`), connection limit, registration,
 //!   `on-connect`, subprotocol, response headers; and the end of a session.
 //! - [`plugins`]: the registry of loaded plugins, the one load path
 //!   (compile, link, first instance) used by the registry, `check` and the

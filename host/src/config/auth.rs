@@ -472,7 +472,7 @@ mod tests {
 
     #[test]
     fn a_secret_defaults_to_hs_and_the_header() {
-        let a = resolve(SECRET).unwrap();
+        let a = resolve(SECRET).expect("ok");
         assert_eq!(
             a.algorithms,
             vec![Algorithm::HS256, Algorithm::HS384, Algorithm::HS512]
@@ -506,12 +506,12 @@ mod tests {
 
     #[test]
     fn a_bad_pem_is_refused_with_its_file() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("k.pem"), "hello").unwrap();
-        let file: AuthFile = toml::from_str("jwt_public_key = \"k.pem\"").unwrap();
+        let dir = tempfile::tempdir().expect("ok");
+        std::fs::write(dir.path().join("k.pem"), "hello").expect("ok");
+        let file: AuthFile = toml::from_str("jwt_public_key = \"k.pem\"").expect("ok");
         let e = file
             .resolve(&dir.path().join("x.toml"))
-            .unwrap_err()
+            .expect_err("refused")
             .to_string();
         assert!(e.contains("k.pem") && e.contains("not a PEM file"), "{e}");
     }
@@ -521,7 +521,7 @@ mod tests {
         let a = resolve(&format!(
             "{SECRET}token_from = [\"query:t\", \"cookie:jwt\", \"header\"]"
         ))
-        .unwrap();
+        .expect("ok");
         assert_eq!(
             a.sources,
             vec![
