@@ -365,3 +365,35 @@ async fn the_greeter_greets_the_token_subject_or_a_stranger() {
     let (code, _, _) = raw(&server, "/members", &[]).await;
     assert_eq!(code, 401, "the protected copy refuses anonymous clients");
 }
+
+#[tokio::test]
+async fn a_channels_consumer_finds_the_token_user_in_scope_user() {
+    let dir = plugins_dir();
+    let built = root().join("target/plugins/channels-test.wasm");
+    assert!(
+        built.exists(),
+        "{} is missing: build it with `scripts/plugins.sh --install --lang python-sdk`",
+        built.display()
+    );
+    std::fs::copy(&built, dir.path().join("py.wasm")).expect("copy plugin");
+    std::fs::write(
+        dir.path().join("py.toml"),
+        format!(
+            "routes = [\"/scope/{{room}}/{{n}}/\"]\n[auth]\njwt_secret = \"{SECRET}\"\n\
+             token_from = [\"query:token\"]\naudience = \"chat\"\n"
+        ),
+    )
+    .expect("write manifest");
+    let server = TestServer::start(dir.path(), &[]);
+    let token = hs256(&good("ada"));
+    let mut ws = server.connect(&format!("/scope/r/1/?token={token}")).await;
+    let report: Value =
+        serde_json::from_str(&recv(&mut ws).await.into_text().expect("text")).expect("JSON");
+    assert_eq!(report["user"], "ada", "{report}");
+    assert_eq!(report["is_authenticated"], true);
+    assert_eq!(report["identity"]["subject"], "ada");
+    assert_eq!(
+        report["identity"]["claims"]["team"], "blue",
+        "claims parsed"
+    );
+}

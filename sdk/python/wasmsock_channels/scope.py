@@ -18,6 +18,9 @@ plugins no listening address); ``None`` when there is none.
 import json
 from urllib.parse import unquote
 
+# At the top: a plugin holds only the modules imported while it was built.
+from channels.auth import AnonymousUser, User
+
 __all__ = ["add_identity", "build_scope", "split_host_port"]
 
 
@@ -68,8 +71,6 @@ def add_identity(scope, subject=None, claims=None, values=()):
     """Set ``scope["user"]`` (a ``User`` named by ``subject``, or
     ``AnonymousUser()``) and ``scope["identity"]`` (``subject``, ``claims``
     parsed from their JSON text, ``values`` as a list of pairs)."""
-    from channels.auth import AnonymousUser, User
-
     parsed = None
     if claims is not None:
         try:
