@@ -397,3 +397,85 @@ async fn a_channels_consumer_finds_the_token_user_in_scope_user() {
         "claims parsed"
     );
 }
+
+#[tokio::test]
+async fn the_harness_connects_as_a_user_without_a_token() {
+    use wasmsock::testing::{ScopeBuilder, TestPlugin};
+    let plugin = TestPlugin::load(crate::support::wasm("whoami"))
+        .await
+        .expect("load whoami");
+    let wait = Duration::from_secs(5);
+    let request = ScopeBuilder::path("/whoami")
+        .user("ada")
+        .claims(r#"{"sub":"ada","team":"blue"}"#)
+        .identity_value("role", "reader")
+        .identity_value("role", "admin");
+    let mut conn = plugin
+        .connect(request)
+        .await
+        .expect("connect")
+        .accepted()
+        .expect("accepted");
+    let me: Value =
+        serde_json::from_str(&conn.receive_text(wait).await.expect("identity")).expect("JSON");
+    assert_eq!(
+        me,
+        json!({"user": "ada", "claims": {"sub": "ada", "team": "blue"}, "role": "admin"})
+    );
+    let mut anon = plugin
+        .connect("/whoami")
+        .await
+        .expect("connect")
+        .accepted()
+        .expect("accepted");
+    let me: Value =
+        serde_json::from_str(&anon.receive_text(wait).await.expect("identity")).expect("JSON");
+    assert_eq!(me, json!({"user": null, "claims": null, "role": null}));
+}
+
+#[tokio::test]
+async fn the_identity_moves_with_a_connection_to_the_new_version() {
+    let dir = plugins_dir();
+    let manifest = |version: u32| {
+        format!(
+            "[config]\nversion = \"{version}\"\n[auth]\njwt_secret = \"{SECRET}\"\n\
+             token_from = [\"query:token\"]\naudience = \"chat\"\n"
+        )
+    };
+    std::fs::write(dir.path().join("keeper.toml"), manifest(1)).expect("manifest");
+    install(dir.path(), "keeper", "keeper");
+    let server = TestServer::start(dir.path(), &[]);
+    let token = hs256(&good("ada"));
+    let mut ws = server.connect(&format!("/keeper?token={token}")).await;
+    let ask = |text: &'static str| tokio_tungstenite::tungstenite::Message::text(text);
+    futures_util::SinkExt::send(&mut ws, ask("who"))
+        .await
+        .expect("send");
+    assert_eq!(
+        recv(&mut ws).await.into_text().expect("text"),
+        "Ok(Some(\"ada\"))"
+    );
+
+    let tmp = dir.path().join(".keeper.toml.tmp");
+    std::fs::write(&tmp, manifest(2)).expect("manifest");
+    std::fs::rename(&tmp, dir.path().join("keeper.toml")).expect("rename");
+    server
+        .wait_log("plugin `keeper` (version 2)", Duration::from_secs(20))
+        .await;
+    futures_util::SinkExt::send(&mut ws, ask("hi"))
+        .await
+        .expect("send");
+    assert_eq!(
+        recv(&mut ws).await.into_text().expect("text"),
+        "2:1:hi",
+        "the connection moved to version 2"
+    );
+    futures_util::SinkExt::send(&mut ws, ask("who"))
+        .await
+        .expect("send");
+    assert_eq!(
+        recv(&mut ws).await.into_text().expect("text"),
+        "Ok(Some(\"ada\"))",
+        "its identity came with it"
+    );
+}

@@ -133,7 +133,9 @@ pub mod __private {
     use std::collections::HashMap;
     use std::thread::LocalKey;
 
-    use crate::{Accept, CloseInfo, Connection, ConnectionId, Consumer, Message, RawScope, Reject, Scope};
+    use crate::{
+        Accept, CloseInfo, Connection, ConnectionId, Consumer, Message, RawScope, Reject, Scope,
+    };
 
     #[cfg(feature = "adopt")]
     pub use crate::adopt::{on_adopt, Attach};

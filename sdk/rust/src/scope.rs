@@ -78,14 +78,15 @@ impl Scope {
     }
 
     fn identity(&self) -> &Identity {
-        self.identity.get_or_init(|| match identity::get(self.conn) {
-            Ok(i) => Identity {
-                subject: i.subject,
-                claims: i.claims,
-                values: i.values,
-            },
-            Err(_) => Identity::default(),
-        })
+        self.identity
+            .get_or_init(|| match identity::get(self.conn) {
+                Ok(i) => Identity {
+                    subject: i.subject,
+                    claims: i.claims,
+                    values: i.values,
+                },
+                Err(_) => Identity::default(),
+            })
     }
 
     /// Who is connecting: the verified token's `sub` claim (the manifest's
