@@ -479,3 +479,87 @@ async fn the_identity_moves_with_a_connection_to_the_new_version() {
         "its identity came with it"
     );
 }
+
+#[test]
+fn a_bad_auth_table_stops_the_server_at_start_naming_file_key_and_reason() {
+    let dir = plugins_dir();
+    install(dir.path(), "whoami", "who");
+    std::fs::write(dir.path().join("bad.pem"), "not a key\n").expect("write");
+    for (text, words) in [
+        (
+            "[auth]\njwt_public_key = \"bad.pem\"\n".to_string(),
+            vec![
+                "who.toml",
+                "auth.jwt_public_key",
+                "bad.pem",
+                "not a PEM file",
+            ],
+        ),
+        (
+            "[auth]\njwt_public_key = \"absent.pem\"\n".to_string(),
+            vec![
+                "who.toml",
+                "auth.jwt_public_key",
+                "absent.pem",
+                "cannot read",
+            ],
+        ),
+        (
+            format!("[auth]\njwt_secret = \"{SECRET}\"\njwt_public_key = \"bad.pem\"\n"),
+            vec![
+                "who.toml",
+                "only one key source",
+                "jwt_secret and jwt_public_key",
+            ],
+        ),
+        (
+            format!("[auth]\njwt_secret = \"{SECRET}\"\ntoken_from = [\"body\"]\n"),
+            vec![
+                "who.toml",
+                "auth.token_from[0]",
+                "unknown token source \"body\"",
+            ],
+        ),
+        (
+            format!("[auth]\njwt_secret = \"{SECRET}\"\nalgorithms = [\"none\"]\n"),
+            vec!["who.toml", "auth.algorithms", "never accepted"],
+        ),
+    ] {
+        std::fs::write(dir.path().join("who.toml"), &text).expect("manifest");
+        let err = crate::config_errors::fails_to_start(dir.path(), &[]);
+        for w in words {
+            assert!(
+                err.contains(w),
+                "manifest {text:?}: error lacks {w:?}:\n{err}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_bad_key_on_reload_keeps_the_old_version_serving() {
+    let dir = plugins_dir();
+    let good_manifest = format!(
+        "[auth]\njwt_secret = \"{SECRET}\"\ntoken_from = [\"query:token\"]\naudience = \"chat\"\n"
+    );
+    whoami(dir.path(), "who", &good_manifest);
+    let server = TestServer::start(dir.path(), &[]);
+    let token = hs256(&good("ada"));
+    let path = format!("/who?token={token}");
+    assert_eq!(identity_of(&server, &path, &[]).await["user"], "ada");
+
+    let tmp = dir.path().join(".who.toml.tmp");
+    std::fs::write(&tmp, "[auth]\njwt_public_key = \"gone.pem\"\n").expect("manifest");
+    std::fs::rename(&tmp, dir.path().join("who.toml")).expect("rename");
+    server.wait_log("gone.pem", Duration::from_secs(20)).await;
+    assert!(
+        server.logs().contains("the previous version keeps serving"),
+        "{}",
+        server.logs()
+    );
+    assert_eq!(
+        identity_of(&server, &path, &[]).await["user"],
+        "ada",
+        "the old version, with its key, still serves"
+    );
+}

@@ -12,7 +12,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// Run `wasmsock serve` expecting it to exit with an error; returns stderr.
 /// `--listen 127.0.0.1:0` is added unless `extra` names a listen address.
-fn fails_to_start(dir: &Path, extra: &[&str]) -> String {
+pub(crate) fn fails_to_start(dir: &Path, extra: &[&str]) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmsock"));
     cmd.arg("serve")
         .arg("--plugins")
