@@ -12,6 +12,7 @@
 mod support;
 
 mod access;
+mod auth;
 mod burst;
 mod channels;
 mod check;

@@ -4,7 +4,7 @@
 //! The path of one message, and the module that owns each step:
 //!
 //! ```text
-//! client ─TCP─▶ server (listener, handshake) ─▶ session (route, per-IP, origin, quarantine, limit, on-connect)
+//! client ─TCP─▶ server (listener, handshake) ─▶ session (route, per-IP, origin, quarantine, JWT, limit, on-connect)
 //!                        │                            │                    │
 //!                        │                 plugins (registry, load) ◀── plugins::watcher
 //!                        ▼                            ▼                    ▼
@@ -31,8 +31,8 @@
 //!   (status, metrics, the event log and its stream, the console page; its
 //!   token).
 //! - [`session`]: admission, transport-free and shared with the test
-//!   harness: route, per-address limits, origin, quarantine, connection
-//!   limit, registration,
+//!   harness: route, per-address limits, origin, quarantine, JWT
+//!   (`[auth]`), connection limit, registration,
 //!   `on-connect`, subprotocol, response headers; and the end of a session.
 //! - [`plugins`]: the registry of loaded plugins, the one load path
 //!   (compile, link, first instance) used by the registry, `check` and the

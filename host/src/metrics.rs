@@ -49,8 +49,8 @@ pub struct FailureLabels {
 /// Label of a refused handshake.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
-    /// Why: not_found, bad_request, origin, over_capacity, quarantined,
-    /// unavailable, plugin, rejected, server_busy, timeout, tls,
+    /// Why: not_found, bad_request, origin, unauthenticated, over_capacity,
+    /// quarantined, unavailable, plugin, rejected, server_busy, timeout, tls,
     /// per_ip_connections, per_ip_rate.
     pub reason: &'static str,
 }
@@ -61,6 +61,16 @@ pub struct OutcomeLabel {
     /// loaded (the new pair serves new handshakes) or refused (the old
     /// pair kept serving).
     pub outcome: &'static str,
+}
+
+/// Labels of a handshake refused by a plugin's `[auth]`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuthFailureLabels {
+    /// The plugin's name.
+    pub plugin: String,
+    /// missing, malformed, expired, not_yet_valid, audience, issuer,
+    /// signature or algorithm.
+    pub reason: &'static str,
 }
 
 /// Labels of a connection handed to another instance.
@@ -101,6 +111,8 @@ pub struct Metrics {
     bytes_sent: Family<PluginLabel, Counter>,
     /// Handshakes answered without an upgrade, per reason.
     rejections: Family<ReasonLabel, Counter>,
+    /// Handshakes refused by a plugin's `[auth]`, by plugin and reason.
+    auth_failures: Family<AuthFailureLabels, Counter>,
     /// Time in each plugin export call.
     calls: Family<CallLabels, Histogram, fn() -> Histogram>,
     /// Plugin failures, per plugin and kind.
@@ -221,6 +233,7 @@ impl Metrics {
             bytes_received: Family::default(),
             bytes_sent: Family::default(),
             rejections: Family::default(),
+            auth_failures: Family::default(),
             calls: Family::new_with_constructor(call_histogram),
             failures: Family::default(),
             reloads: Family::default(),
@@ -247,6 +260,11 @@ impl Metrics {
             "connections_open",
             "WebSocket connections open now",
             m.connections_open.clone(),
+        );
+        r.register(
+            "auth_failures",
+            "Handshakes refused by a plugin's [auth] (401), by reason",
+            m.auth_failures.clone(),
         );
         r.register(
             "connections",
@@ -395,6 +413,16 @@ impl Metrics {
     /// A handshake was answered without an upgrade.
     pub fn rejected(&self, reason: &'static str) {
         self.rejections.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    /// A handshake to `plugin` failed its `[auth]` for `reason`.
+    pub fn auth_failed(&self, plugin: &str, reason: &'static str) {
+        self.auth_failures
+            .get_or_create(&AuthFailureLabels {
+                plugin: plugin.to_owned(),
+                reason,
+            })
+            .inc();
     }
 
     /// The histogram of `plugin`'s `export` calls.

@@ -3,10 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::auth::{AuthFile, JwtAuth};
 use super::grants::{GrantsFile, WasiGrants};
 use super::reload::{OnReload, ReloadPolicy};
 use super::{check_range, parse_toml, read, ConfigError};
@@ -153,6 +155,7 @@ struct ManifestFile {
     timers_max: Option<u64>,
     config: BTreeMap<String, toml::Value>,
     wasi: GrantsFile,
+    auth: Option<AuthFile>,
 }
 
 /// When repeated failures take a plugin out of service.
@@ -195,6 +198,9 @@ pub struct Manifest {
     pub config: BTreeMap<String, String>,
     /// What the plugin may reach through WASI.
     pub wasi: WasiGrants,
+    /// The JWT every connection must carry (`[auth]`); `None` leaves the
+    /// plugin open.
+    pub auth: Option<Arc<JwtAuth>>,
 }
 
 impl Manifest {
@@ -221,6 +227,7 @@ impl Manifest {
             reload: ReloadPolicy::default(),
             config: BTreeMap::new(),
             wasi: WasiGrants::default(),
+            auth: None,
         })
     }
 
@@ -317,6 +324,7 @@ impl Manifest {
         }
         let base = path.parent().unwrap_or(Path::new("."));
         manifest.wasi = file.wasi.resolve(path, base)?;
+        manifest.auth = file.auth.map(|a| a.resolve(path)).transpose()?;
         Ok(manifest)
     }
 }

@@ -12,6 +12,7 @@
 //! lookup, not an origin check or a plugin call.
 
 mod answer;
+mod auth;
 mod link;
 pub mod per_ip;
 mod request;
@@ -34,6 +35,7 @@ use crate::plugins::{ConnSlot, Plugin, Registry};
 use crate::routing::{RouteMatch, RouteTable};
 use crate::runtime::bindings::CloseInfo;
 use crate::runtime::connections::{Connections, Entry, Registration};
+use crate::runtime::identity::Identity;
 use crate::runtime::outbox::Outbox;
 use crate::runtime::shard::{ConnectOutcome, Request};
 
@@ -117,10 +119,28 @@ impl Admission {
         head: &RequestHead,
         peer: SocketAddr,
     ) -> Result<(Session, Upgrade), Refusal> {
+        self.admit_as(route, head, peer, None).await
+    }
+
+    /// [`admit`](Self::admit), with the identity given rather than
+    /// established by the authentication steps, which are skipped: the test
+    /// harness's way to connect as a user.
+    pub async fn admit_as(
+        &self,
+        route: RouteMatch<Plugin>,
+        head: &RequestHead,
+        peer: SocketAddr,
+        preset: Option<Identity>,
+    ) -> Result<(Session, Upgrade), Refusal> {
         let per_ip = self.per_ip.admit(peer.ip())?;
         let plugin = route.target;
         check_origin(&plugin, head)?;
         check_quarantine(&plugin)?;
+        let identity = match preset {
+            Some(preset) => Some(preset),
+            None => auth::check(&plugin, head)?,
+        };
+        let identity: Option<Arc<Identity>> = identity.map(Arc::new);
         let Some(slot) = plugin.admit() else {
             return Err(Refusal::new(
                 Refused::OverCapacity,
@@ -150,6 +170,7 @@ impl Admission {
         let connect = Request::Connect {
             conn: id,
             scope,
+            identity,
             outbox: outbox.clone(),
             reply,
         };
