@@ -67,7 +67,8 @@ enum Command {
         log_format: Option<String>,
     },
     /// Check that a file is a plugin wasmsock can load: a component of the
-    /// `wasmsock:plugin/consumer` world that instantiates. Prints what it
+    /// `wasmsock:plugin/consumer` world (or of the `middleware` world) that
+    /// instantiates. Prints what it
     /// imports, its size and compile time; exits 1 with the reason if not.
     Check {
         /// The `.wasm` file.
@@ -159,9 +160,16 @@ fn main() -> anyhow::Result<()> {
             match report {
                 Ok(r) => {
                     println!(
-                        "{}: ok: implements wasmsock:plugin/consumer",
-                        file.display()
+                        "{}: ok: implements wasmsock:plugin/{}",
+                        file.display(),
+                        r.world
                     );
+                    if r.world == "middleware" {
+                        println!(
+                            "  a middleware: it serves no route; a consumer runs it by naming it in \
+                             its manifest's `middleware = [...]`"
+                        );
+                    }
                     println!("  size: {} bytes", r.size);
                     println!("  compile time: {} ms", r.compile_time.as_millis());
                     println!("  imports:");

@@ -65,6 +65,16 @@ pub struct MoveLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of a middleware call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MiddlewareLabels {
+    /// The middleware's name.
+    pub middleware: String,
+    /// admitted, rejected, trap, deadline, memory, instantiate, busy,
+    /// gone or missing.
+    pub outcome: &'static str,
+}
+
 /// Label of a layer figure.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabel {
@@ -112,6 +122,8 @@ pub struct Metrics {
     timers: Family<MoveLabels, Counter>,
     /// Attachment bytes held for open connections, per plugin.
     attachment_bytes: Family<PluginLabel, Gauge>,
+    /// Middleware calls, per middleware and outcome.
+    middleware_calls: Family<MiddlewareLabels, Counter>,
     /// Copied in at each read: live plugin shards.
     shards: Gauge,
     /// Copied in at each read: resident memory, bytes.
@@ -218,6 +230,7 @@ impl Metrics {
             log_lines_dropped: Family::default(),
             moves: Family::default(),
             attachment_bytes: Family::default(),
+            middleware_calls: Family::default(),
             timers: Family::default(),
             shards: Gauge::default(),
             resident: Gauge::default(),
@@ -337,6 +350,11 @@ impl Metrics {
             m.attachment_bytes.clone(),
         );
         r.register(
+            "middleware_calls",
+            "Handshakes through each middleware, by outcome",
+            m.middleware_calls.clone(),
+        );
+        r.register(
             "layer_hosts",
             "Other hosts alive in the channel layer",
             m.layer_hosts.clone(),
@@ -431,6 +449,16 @@ impl Metrics {
                 outcome,
             })
             .inc_by(n);
+    }
+
+    /// A handshake went through middleware `name` with this outcome.
+    pub fn middleware_call(&self, name: &str, outcome: &'static str) {
+        self.middleware_calls
+            .get_or_create(&MiddlewareLabels {
+                middleware: name.to_owned(),
+                outcome,
+            })
+            .inc();
     }
 
     /// The gauge of `plugin`'s attachment bytes.

@@ -101,6 +101,7 @@ impl Server {
                 admission: Admission {
                     connections: registry.connections().clone(),
                     limits,
+                    middleware: registry.middleware().clone(),
                 },
                 registry,
                 ws_config,

@@ -7,10 +7,12 @@
 //! harness).
 //!
 //! Each check is one step of [`admit`], answered with a plain HTTP status
-//! before any upgrade; authentication and middleware belong here too.
+//! before any upgrade; the plugin's middleware chain is one of them
+//! (`middleware.rs`).
 
 mod answer;
 mod link;
+mod middleware;
 mod request;
 pub mod scope;
 
@@ -27,10 +29,11 @@ pub use request::RequestHead;
 
 use crate::close;
 use crate::config::Limits;
-use crate::plugins::{ConnSlot, Plugin, Registry};
+use crate::plugins::{ConnSlot, Middlewares, Plugin, Registry};
 use crate::routing::{RouteMatch, RouteTable};
 use crate::runtime::bindings::CloseInfo;
 use crate::runtime::connections::{Connections, Entry, Registration};
+use crate::runtime::identity::Identity;
 use crate::runtime::outbox::Outbox;
 use crate::runtime::shard::{ConnectOutcome, Request};
 
@@ -98,6 +101,8 @@ pub struct Admission {
     pub connections: Arc<Connections>,
     /// Connection limits (outbound queue bounds).
     pub limits: Limits,
+    /// The middleware in force, by name, for the plugins' chains.
+    pub middleware: Arc<Middlewares>,
 }
 
 impl Admission {
@@ -113,6 +118,18 @@ impl Admission {
         let plugin = route.target;
         check_origin(&plugin, head)?;
         check_quarantine(&plugin)?;
+        let mut identity = Identity::default();
+        let (pattern, params) = (route.pattern.as_str(), &route.params);
+        middleware::run(
+            &self.middleware,
+            &plugin,
+            pattern,
+            params,
+            head,
+            peer,
+            &mut identity,
+        )
+        .await?;
         let Some(slot) = plugin.admit() else {
             return Err(Refusal::new(
                 Refused::OverCapacity,

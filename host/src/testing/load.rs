@@ -149,6 +149,9 @@ impl LoadOptions {
             admission: Admission {
                 connections,
                 limits: self.limits,
+                // The harness loads one consumer: a chain naming any
+                // middleware answers 503, as a server without it would.
+                middleware: Default::default(),
             },
             logs,
         })
