@@ -50,8 +50,8 @@ pub mod optional_timers {
 }
 
 /// The `middleware` world: a component that exports `middleware-handler`
-/// is a middleware, not a consumer. It imports only `log` and `config`,
-/// which the consumer world's linker already provides.
+/// is a middleware, not a consumer. Its imports (`log`, `config`, the
+/// `identity` record) are the consumer world's, which the linker provides.
 pub mod middleware {
     wasmtime::component::bindgen!({
         path: "../wit",
@@ -61,11 +61,12 @@ pub mod middleware {
             "wasmsock:plugin/types": super::wasmsock::plugin::types,
             "wasmsock:plugin/log": super::wasmsock::plugin::log,
             "wasmsock:plugin/config": super::wasmsock::plugin::config,
+            "wasmsock:plugin/identity": super::wasmsock::plugin::identity,
         },
     });
 }
 
-pub use self::middleware::wasmsock::plugin::identity::Identity as IdentityRecord;
+pub use self::wasmsock::plugin::identity::Identity as IdentityRecord;
 pub use self::optional::exports::wasmsock::plugin::event_handler::Guest as EventHandler;
 pub use self::optional_adopt::exports::wasmsock::plugin::adopt_handler::Guest as AdoptHandler;
 pub use self::optional_timers::exports::wasmsock::plugin::timer_handler::Guest as TimerHandler;

@@ -11,7 +11,6 @@ pub(crate) mod connections;
 pub(crate) mod delivery;
 pub(crate) mod engine;
 pub(crate) mod health;
-#[allow(dead_code)] // until the JWT and middleware steps use it
 pub(crate) mod identity;
 mod imports;
 pub(crate) mod log_budget;

@@ -115,21 +115,33 @@ impl Admission {
         head: &RequestHead,
         peer: SocketAddr,
     ) -> Result<(Session, Upgrade), Refusal> {
+        self.admit_as(route, head, peer, None).await
+    }
+
+    /// [`admit`](Self::admit), with the identity given rather than
+    /// established by the authentication steps, which are skipped: the test
+    /// harness's way to connect as a user.
+    pub async fn admit_as(
+        &self,
+        route: RouteMatch<Plugin>,
+        head: &RequestHead,
+        peer: SocketAddr,
+        preset: Option<Identity>,
+    ) -> Result<(Session, Upgrade), Refusal> {
         let plugin = route.target;
         check_origin(&plugin, head)?;
         check_quarantine(&plugin)?;
-        let mut identity = Identity::default();
-        let (pattern, params) = (route.pattern.as_str(), &route.params);
-        middleware::run(
-            &self.middleware,
-            &plugin,
-            pattern,
-            params,
-            head,
-            peer,
-            &mut identity,
-        )
-        .await?;
+        // What the authentication steps establish; anonymous until they do.
+        let identity: Option<Arc<Identity>> = match preset {
+            Some(preset) => Some(Arc::new(preset)),
+            None => {
+                let mut identity = Identity::default();
+                let (pattern, params) = (route.pattern.as_str(), &route.params);
+                let chain = &self.middleware;
+                middleware::run(chain, &plugin, pattern, params, head, peer, &mut identity).await?;
+                (!identity.is_empty()).then(|| Arc::new(identity))
+            }
+        };
         let Some(slot) = plugin.admit() else {
             return Err(Refusal::new(
                 Refused::OverCapacity,
@@ -159,6 +171,7 @@ impl Admission {
         let connect = Request::Connect {
             conn: id,
             scope,
+            identity,
             outbox: outbox.clone(),
             reply,
         };

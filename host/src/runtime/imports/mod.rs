@@ -6,6 +6,7 @@ mod channel;
 mod config;
 mod connection;
 mod groups;
+mod identity;
 mod log;
 mod timers;
 
@@ -28,9 +29,6 @@ pub(super) fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<HostSta
 fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     Consumer::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
-    // A middleware imports `identity` for its record type alone; opening
-    // the instance (a no-op once it has functions) lets it link.
-    linker.instance("wasmsock:plugin/identity@0.1.0")?;
     Ok(())
 }
 
