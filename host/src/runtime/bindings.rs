@@ -66,10 +66,10 @@ pub mod middleware {
     });
 }
 
-pub use self::wasmsock::plugin::identity::Identity as IdentityRecord;
 pub use self::optional::exports::wasmsock::plugin::event_handler::Guest as EventHandler;
 pub use self::optional_adopt::exports::wasmsock::plugin::adopt_handler::Guest as AdoptHandler;
 pub use self::optional_timers::exports::wasmsock::plugin::timer_handler::Guest as TimerHandler;
+pub use self::wasmsock::plugin::identity::Identity as IdentityRecord;
 pub use self::wasmsock::plugin::types::{
     Accept, CloseInfo, Error as ImportError, Level, Message, Reject, Scope,
 };
