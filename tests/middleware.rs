@@ -412,3 +412,68 @@ fn check_recognises_a_middleware() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_middleware_scaffold_builds_checks_and_guards_a_consumer() {
+    let wasmsock = || std::process::Command::new(env!("CARGO_BIN_EXE_wasmsock"));
+    let parent = tempfile::tempdir().expect("temp dir");
+    let out = wasmsock()
+        .args(["new", "gate", "--lang", "rust", "--middleware", "--dir"])
+        .arg(parent.path())
+        .output()
+        .expect("run wasmsock new");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("(rust middleware)"), "{stdout}");
+    assert!(stdout.contains("middleware = [\"gate\"]"), "{stdout}");
+    let dir = parent.path().join("gate");
+    let out = std::process::Command::new("bash")
+        .arg(dir.join("build.sh"))
+        .current_dir(&dir)
+        // The scaffold tests' target folder: wit-bindgen is built once.
+        .env(
+            "CARGO_TARGET_DIR",
+            crate::support::root().join("target/scaffold"),
+        )
+        .output()
+        .expect("run build.sh");
+    assert!(
+        out.status.success(),
+        "build.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = wasmsock()
+        .arg("check")
+        .arg(dir.join("gate.wasm"))
+        .output()
+        .expect("check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("ok: implements wasmsock:plugin/middleware"),
+        "{stdout}"
+    );
+
+    // Served as written: its manifest's demo key admits alice.
+    let plugins = plugins_dir();
+    std::fs::copy(dir.join("gate.wasm"), plugins.path().join("gate.wasm")).expect("copy");
+    std::fs::copy(dir.join("gate.toml"), plugins.path().join("gate.toml")).expect("copy");
+    install(plugins.path(), "probe", "probe");
+    write(plugins.path(), "probe.toml", b"middleware = [\"gate\"]\n");
+    let server = TestServer::start(plugins.path(), &[]);
+    let mut ws = server.connect("/probe?key=change-me").await;
+    assert_eq!(identity_of(&mut ws).await, "subject=alice;user=alice");
+    assert_eq!(
+        refused(&server, "/probe?key=wrong", "").await,
+        (403, "a valid ?key= is required\n".to_string())
+    );
+
+    // Other languages have no middleware scaffold.
+    let out = wasmsock()
+        .args(["new", "gate2", "--lang", "go", "--middleware", "--dir"])
+        .arg(parent.path())
+        .output()
+        .expect("run wasmsock new");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--lang rust only"));
+    assert!(!parent.path().join("gate2").exists());
+}

@@ -87,6 +87,11 @@ enum Command {
         /// The folder to create it in [default: the current folder].
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// Create a middleware (the `middleware` world: a handshake step
+        /// consumers name in `middleware = [...]`) instead of a consumer;
+        /// Rust only.
+        #[arg(long)]
+        middleware: bool,
     },
     /// Run a plugin through a script of steps (connect, send, expect,
     /// expect-nothing, expect-close, close, ...) with the test harness: no
@@ -150,7 +155,12 @@ fn main() -> anyhow::Result<()> {
                 .block_on(serve(config))
         }
         Command::Test { file, script } => test(&file, &script),
-        Command::New { name, lang, dir } => new(&name, &lang, &dir),
+        Command::New {
+            name,
+            lang,
+            dir,
+            middleware,
+        } => new(&name, &lang, &dir, middleware),
         Command::Check { file } => {
             let report = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -191,9 +201,17 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn new(name: &str, lang: &str, parent: &std::path::Path) -> anyhow::Result<()> {
+fn new(name: &str, lang: &str, parent: &std::path::Path, middleware: bool) -> anyhow::Result<()> {
     use wasmsock::scaffold;
     let result = scaffold::Lang::parse(lang).and_then(|lang| {
+        if middleware {
+            if lang != scaffold::Lang::Rust {
+                eprintln!("wasmsock new: --middleware is available with --lang rust only");
+                std::process::exit(1);
+            }
+            return scaffold::create_middleware(parent, name)
+                .map(|(dir, files)| (lang, dir, files));
+        }
         scaffold::create(parent, name, lang).map(|(dir, files)| (lang, dir, files))
     });
     let (lang, dir, files) = match result {
@@ -208,7 +226,12 @@ fn new(name: &str, lang: &str, parent: &std::path::Path) -> anyhow::Result<()> {
     } else {
         dir.clone()
     };
-    println!("created {} ({lang} echo plugin):", shown.display());
+    let what = if middleware {
+        "middleware"
+    } else {
+        "echo plugin"
+    };
+    println!("created {} ({lang} {what}):", shown.display());
     let sdk = files.iter().filter(|f| f.starts_with("sdk/")).count();
     for file in files.iter().filter(|f| !f.starts_with("sdk/")) {
         println!("  {}", shown.join(file).display());
@@ -223,7 +246,14 @@ fn new(name: &str, lang: &str, parent: &std::path::Path) -> anyhow::Result<()> {
     println!("next:");
     println!("  cd {} && ./build.sh", shown.display());
     println!("  wasmsock check {name}.wasm");
-    println!("  {}", lang.install_hint(name));
+    if middleware {
+        println!(
+            "  cp {name}.wasm {name}.toml PLUGINS/   # then name it in a consumer's manifest:"
+        );
+        println!("  middleware = [\"{name}\"]");
+    } else {
+        println!("  {}", lang.install_hint(name));
+    }
     println!(
         "(see {} for what the build needs)",
         shown.join("README.md").display()
