@@ -51,7 +51,10 @@ impl Guest for SessionAuth {
         };
         let table = config::get("sessions").unwrap_or_default();
         match lookup(&table, &id) {
-            Some(user) => Ok(vec![("user".to_string(), user), ("session".to_string(), id)]),
+            Some(user) => Ok(vec![
+                ("user".to_string(), user),
+                ("session".to_string(), id),
+            ]),
             None => {
                 log::log(
                     Level::Info,

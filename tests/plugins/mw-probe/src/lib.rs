@@ -45,7 +45,8 @@ impl Guest for MwProbe {
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(403);
                 let mut headers = vec![("x-identity".to_string(), describe(&identity))];
-                if let (Some(n), Some(v)) = (config::get("header_name"), config::get("header_value"))
+                if let (Some(n), Some(v)) =
+                    (config::get("header_name"), config::get("header_value"))
                 {
                     headers.push((n, v));
                 }

@@ -92,7 +92,8 @@ impl Guest for Probe {
             Message::Text(t) if t == "trap" => panic!("probe asked to trap"),
             Message::Text(t) if t == "identity" => match wasmsock::plugin::identity::get(conn) {
                 Ok(id) => {
-                    let mut parts = vec![format!("subject={}", id.subject.as_deref().unwrap_or("-"))];
+                    let mut parts =
+                        vec![format!("subject={}", id.subject.as_deref().unwrap_or("-"))];
                     parts.extend(id.values.iter().map(|(k, v)| format!("{k}={v}")));
                     parts.join(";")
                 }
