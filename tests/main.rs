@@ -11,6 +11,7 @@
 
 mod support;
 
+mod auth;
 mod burst;
 mod channels;
 mod check;

@@ -49,8 +49,18 @@ pub struct FailureLabels {
 /// Label of a refused handshake.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
-    /// Why: not_found, bad_request, origin, over_capacity, quarantined,
+    /// Why: not_found, bad_request, origin, unauthenticated, over_capacity, quarantined,
     /// unavailable, plugin, rejected, server_busy, timeout.
+    pub reason: &'static str,
+}
+
+/// Labels of a handshake refused by a plugin's `[auth]`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuthFailureLabels {
+    /// The plugin's name.
+    pub plugin: String,
+    /// missing, malformed, expired, not_yet_valid, audience, issuer,
+    /// signature or algorithm.
     pub reason: &'static str,
 }
 
@@ -102,6 +112,8 @@ pub struct Metrics {
     bytes_sent: Family<PluginLabel, Counter>,
     /// Handshakes answered without an upgrade, per reason.
     rejections: Family<ReasonLabel, Counter>,
+    /// Handshakes refused by a plugin's `[auth]`, by plugin and reason.
+    auth_failures: Family<AuthFailureLabels, Counter>,
     /// Time in each plugin export call.
     calls: Family<CallLabels, Histogram, fn() -> Histogram>,
     /// Plugin failures, per plugin and kind.
@@ -222,6 +234,7 @@ impl Metrics {
             bytes_received: Family::default(),
             bytes_sent: Family::default(),
             rejections: Family::default(),
+            auth_failures: Family::default(),
             calls: Family::new_with_constructor(call_histogram),
             failures: Family::default(),
             reloads: Family::default(),
@@ -248,6 +261,11 @@ impl Metrics {
             "connections_open",
             "WebSocket connections open now",
             m.connections_open.clone(),
+        );
+        r.register(
+            "auth_failures",
+            "Handshakes refused by a plugin's [auth] (401), by reason",
+            m.auth_failures.clone(),
         );
         r.register(
             "connections",
@@ -396,6 +414,16 @@ impl Metrics {
     /// A handshake was answered without an upgrade.
     pub fn rejected(&self, reason: &'static str) {
         self.rejections.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    /// A handshake to `plugin` failed its `[auth]` for `reason`.
+    pub fn auth_failed(&self, plugin: &str, reason: &'static str) {
+        self.auth_failures
+            .get_or_create(&AuthFailureLabels {
+                plugin: plugin.to_owned(),
+                reason,
+            })
+            .inc();
     }
 
     /// The histogram of `plugin`'s `export` calls.

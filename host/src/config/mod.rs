@@ -10,12 +10,14 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub mod auth;
 mod grants;
 mod limits;
 mod plugin;
 mod pool;
 mod reload;
 
+pub use auth::{JwtAuth, TokenSource, DEFAULT_LEEWAY_S};
 pub use grants::{AddrGrant, DirGrant, WasiGrants};
 pub use limits::{GroupQueueFull, Limits, LimitsFile};
 pub use plugin::{InstanceMode, Manifest, PluginDefaults, QuarantinePolicy};

@@ -3,10 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::auth::{AuthFile, JwtAuth};
 use super::grants::{GrantsFile, WasiGrants};
 use super::reload::{OnReload, ReloadPolicy};
 use super::{check_range, parse_toml, read, ConfigError};
@@ -154,6 +156,7 @@ struct ManifestFile {
     middleware: Vec<String>,
     config: BTreeMap<String, toml::Value>,
     wasi: GrantsFile,
+    auth: Option<AuthFile>,
 }
 
 /// When repeated failures take a plugin out of service.
@@ -199,6 +202,9 @@ pub struct Manifest {
     pub config: BTreeMap<String, String>,
     /// What the plugin may reach through WASI.
     pub wasi: WasiGrants,
+    /// The JWT every connection must carry (`[auth]`); `None` leaves the
+    /// plugin open.
+    pub auth: Option<Arc<JwtAuth>>,
 }
 
 impl Manifest {
@@ -226,6 +232,7 @@ impl Manifest {
             middleware: Vec::new(),
             config: BTreeMap::new(),
             wasi: WasiGrants::default(),
+            auth: None,
         })
     }
 
@@ -337,6 +344,7 @@ impl Manifest {
         }
         let base = path.parent().unwrap_or(Path::new("."));
         manifest.wasi = file.wasi.resolve(path, base)?;
+        manifest.auth = file.auth.map(|a| a.resolve(path)).transpose()?;
         Ok(manifest)
     }
 }

@@ -11,6 +11,8 @@ pub enum Refused {
     BadRequest,
     /// A browser origin the plugin does not allow (403).
     Origin,
+    /// No valid token for a plugin with `[auth]` (401).
+    Unauthenticated,
     /// The plugin is quarantined after repeated failures (503).
     Quarantined,
     /// The plugin is at its connection limit (503).
@@ -44,6 +46,7 @@ impl Refused {
             Refused::NotFound => "not_found",
             Refused::BadRequest => "bad_request",
             Refused::Origin => "origin",
+            Refused::Unauthenticated => "unauthenticated",
             Refused::Quarantined => "quarantined",
             Refused::OverCapacity => "over_capacity",
             Refused::Unavailable => "unavailable",

@@ -11,6 +11,7 @@
 //! (`middleware.rs`).
 
 mod answer;
+mod auth;
 mod link;
 mod middleware;
 mod request;
@@ -131,17 +132,19 @@ impl Admission {
         let plugin = route.target;
         check_origin(&plugin, head)?;
         check_quarantine(&plugin)?;
-        // What the authentication steps establish; anonymous until they do.
-        let identity: Option<Arc<Identity>> = match preset {
-            Some(preset) => Some(Arc::new(preset)),
+        // What the authentication steps establish: the token, then the
+        // middleware chain; the harness's preset skips both.
+        let identity = match preset {
+            Some(preset) => Some(preset),
             None => {
-                let mut identity = Identity::default();
+                let mut identity = auth::check(&plugin, head)?.unwrap_or_default();
                 let (pattern, params) = (route.pattern.as_str(), &route.params);
                 let chain = &self.middleware;
                 middleware::run(chain, &plugin, pattern, params, head, peer, &mut identity).await?;
-                (!identity.is_empty()).then(|| Arc::new(identity))
+                (!identity.is_empty()).then_some(identity)
             }
         };
+        let identity: Option<Arc<Identity>> = identity.map(Arc::new);
         let Some(slot) = plugin.admit() else {
             return Err(Refusal::new(
                 Refused::OverCapacity,

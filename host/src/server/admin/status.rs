@@ -106,6 +106,9 @@ pub struct PluginStatus {
     pub routes: Vec<String>,
     /// `shared` or `per-connection`.
     pub instance: &'static str,
+    /// How connections must authenticate: `jwt` (its `[auth]`) or `none`.
+    /// Never the key.
+    pub auth: &'static str,
     /// Connections held by all its versions.
     pub connections: usize,
     /// True if it exports `adopt-handler` (takes connections over).
@@ -203,6 +206,11 @@ pub fn status(registry: &Registry, stats: &Stats) -> Status {
                 sha256: p.hash.clone(),
                 routes: p.manifest.routes.iter().map(|r| r.to_string()).collect(),
                 instance: instance_mode(&p.manifest),
+                auth: if p.manifest.auth.is_some() {
+                    "jwt"
+                } else {
+                    "none"
+                },
                 connections: p.connections(),
                 adopts: p.adopts(),
                 on_reload: p.reload_mode().as_str(),
