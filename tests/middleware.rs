@@ -166,6 +166,63 @@ async fn a_chain_adds_values_the_consumer_sees() {
 }
 
 #[tokio::test]
+async fn the_greeter_greets_the_session_user_and_the_chain_follows_the_token() {
+    let dir = plugins_dir();
+    install(dir.path(), "greeter", "greeter");
+    write(
+        dir.path(),
+        "greeter.toml",
+        b"middleware = [\"session-auth\"]\n",
+    );
+    session_auth(dir.path(), "session-auth");
+    // A consumer that checks a token first: the chain sees its subject and
+    // adds to it.
+    const SECRET: &str = "a-middleware-test-secret-of-32-bytes";
+    install(dir.path(), "probe", "probe");
+    write(
+        dir.path(),
+        "probe.toml",
+        format!("middleware = [\"tagger\"]\n[auth]\njwt_secret = \"{SECRET}\"\n").as_bytes(),
+    );
+    probe_middleware(dir.path(), "tagger", "[config]\nadd = \"role=admin\"\n");
+    let server = TestServer::start(dir.path(), &[]);
+
+    let mut ws = connect_with(&server, "/greeter", Some("sessionid=abc123"))
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}; log:\n{}", server.logs()));
+    assert_eq!(recv(&mut ws).await, Message::text("hello, alice"));
+    let (status, body) = refused(&server, "/greeter", "").await;
+    assert_eq!(status, 401, "{body}");
+
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 3600;
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &serde_json::json!({"sub": "carol", "exp": exp}),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).expect("key"),
+    )
+    .expect("token");
+    let mut req = server.url("/probe").into_client_request().expect("request");
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}; log:\n{}", server.logs()));
+    assert_eq!(
+        identity_of(&mut ws).await,
+        "subject=carol;role=admin;calls=1"
+    );
+    // Without the token the chain is never reached.
+    assert_eq!(refused(&server, "/probe", "").await.0, 401);
+    assert_eq!(server.status().await["middleware"]["tagger"]["calls"], 1);
+}
+
+#[tokio::test]
 async fn a_rejecting_middleware_answers_with_its_own_status_headers_and_body() {
     let dir = plugins_dir();
     install(dir.path(), "echo", "echo");
