@@ -33,6 +33,7 @@ mod leaks;
 mod limits;
 mod live_upgrade;
 mod metrics;
+mod middleware;
 mod pool;
 mod properties;
 mod rust_sdk;

@@ -84,6 +84,16 @@ pub struct MoveLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of a middleware call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MiddlewareLabels {
+    /// The middleware's name.
+    pub middleware: String,
+    /// admitted, rejected, trap, deadline, memory, instantiate, busy,
+    /// gone or missing.
+    pub outcome: &'static str,
+}
+
 /// Label of a layer figure.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabel {
@@ -135,6 +145,8 @@ pub struct Metrics {
     attachment_bytes: Family<PluginLabel, Gauge>,
     /// TLS certificate reloads after a change on disk, per outcome.
     tls_reloads: Family<OutcomeLabel, Counter>,
+    /// Middleware calls, per middleware and outcome.
+    middleware_calls: Family<MiddlewareLabels, Counter>,
     /// Copied in at each read: live plugin shards.
     shards: Gauge,
     /// Copied in at each read: resident memory, bytes.
@@ -242,6 +254,7 @@ impl Metrics {
             log_lines_dropped: Family::default(),
             moves: Family::default(),
             attachment_bytes: Family::default(),
+            middleware_calls: Family::default(),
             timers: Family::default(),
             tls_reloads: Family::default(),
             shards: Gauge::default(),
@@ -372,6 +385,11 @@ impl Metrics {
             m.tls_reloads.clone(),
         );
         r.register(
+            "middleware_calls",
+            "Handshakes through each middleware, by outcome",
+            m.middleware_calls.clone(),
+        );
+        r.register(
             "layer_hosts",
             "Other hosts alive in the channel layer",
             m.layer_hosts.clone(),
@@ -482,6 +500,16 @@ impl Metrics {
     pub fn tls_reload(&self, outcome: &'static str) {
         self.tls_reloads
             .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    }
+
+    /// A handshake went through middleware `name` with this outcome.
+    pub fn middleware_call(&self, name: &str, outcome: &'static str) {
+        self.middleware_calls
+            .get_or_create(&MiddlewareLabels {
+                middleware: name.to_owned(),
+                outcome,
+            })
             .inc();
     }
 

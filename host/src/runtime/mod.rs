@@ -15,6 +15,7 @@ pub(crate) mod identity;
 mod imports;
 pub(crate) mod log_budget;
 pub(crate) mod log_tags;
+pub(crate) mod middleware;
 pub(crate) mod outbox;
 pub mod pool;
 pub(crate) mod request;

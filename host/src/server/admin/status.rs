@@ -29,6 +29,9 @@ pub struct Status {
     pub rss_bytes: u64,
     /// The current version of each loaded plugin.
     pub plugins: BTreeMap<String, PluginStatus>,
+    /// The middleware in force (components that export
+    /// `middleware-handler`), apart from the plugins that serve routes.
+    pub middleware: BTreeMap<String, MiddlewareStatus>,
     /// Why each plugin file that is not served was refused.
     pub refused: BTreeMap<String, String>,
     /// Group traffic and the channel layer.
@@ -137,6 +140,19 @@ pub struct PluginStatus {
     pub quarantine: Option<QuarantineStatus>,
 }
 
+/// One middleware in force.
+#[derive(Debug, Serialize)]
+pub struct MiddlewareStatus {
+    /// Load counter of this name.
+    pub version: u64,
+    /// SHA-256 of the `.wasm`, hex.
+    pub sha256: String,
+    /// Handshakes this version was asked about.
+    pub calls: u64,
+    /// Its failed calls (traps, deadlines, memory cap, instantiation).
+    pub failures: u64,
+}
+
 /// One live version of a plugin.
 #[derive(Debug, Serialize)]
 pub struct VersionStatus {
@@ -242,6 +258,20 @@ pub fn status(registry: &Registry, stats: &Stats) -> Status {
             }
         },
         plugins,
+        middleware: registry
+            .middleware()
+            .all()
+            .into_iter()
+            .map(|m| {
+                let status = MiddlewareStatus {
+                    version: m.version,
+                    sha256: m.hash.clone(),
+                    calls: m.calls(),
+                    failures: m.failures(),
+                };
+                (m.name.to_string(), status)
+            })
+            .collect(),
         refused: registry.errors(),
         layer: {
             let c = registry.connections();
