@@ -12,6 +12,7 @@
 mod support;
 
 mod access;
+mod auth;
 mod burst;
 mod channels;
 mod check;
@@ -32,6 +33,7 @@ mod leaks;
 mod limits;
 mod live_upgrade;
 mod metrics;
+mod middleware;
 mod pool;
 mod properties;
 mod rust_sdk;

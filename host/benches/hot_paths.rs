@@ -248,6 +248,7 @@ fn bench_guest(c: &mut Criterion) {
                     Vec::new(),
                     "127.0.0.1:1".parse().unwrap(),
                 ),
+                identity: None,
                 outbox: outbox.clone(),
                 reply: tx,
             })

@@ -4,7 +4,7 @@
 //! The path of one message, and the module that owns each step:
 //!
 //! ```text
-//! client ─TCP─▶ server (listener, handshake) ─▶ session (route, per-IP, origin, quarantine, limit, on-connect)
+//! client ─TCP─▶ server (listener, handshake) ─▶ session (route, per-IP, origin, quarantine, JWT, limit, on-connect)
 //!                        │                            │                    │
 //!                        │                 plugins (registry, load) ◀── plugins::watcher
 //!                        ▼                            ▼                    ▼
@@ -31,15 +31,16 @@
 //!   (status, metrics, the event log and its stream, the console page; its
 //!   token).
 //! - [`session`]: admission, transport-free and shared with the test
-//!   harness: route, per-address limits, origin, quarantine, connection
-//!   limit, registration,
+//!   harness: route, per-address limits, origin, quarantine, the token
+//!   (`[auth]`) and the middleware chain, connection limit, registration,
 //!   `on-connect`, subprotocol, response headers; and the end of a session.
-//! - [`plugins`]: the registry of loaded plugins, the one load path
+//! - [`plugins`]: the registry of loaded plugins (consumers, and the
+//!   middleware their chains name), the one load path
 //!   (compile, link, first instance) used by the registry, `check` and the
 //!   harness, and the folder watcher that hot-loads them.
 //! - [`runtime`]: the wasmtime engine and its linker (epoch deadlines,
 //!   memory caps), the generated bindings, the host side of each imported
-//!   WIT interface, shards (one store and instance owned by one task), each
+//!   WIT interface, shards (one store and instance owned by one task) and middleware runners, each
 //!   connection's outbound queue, the registry of every connection, the
 //!   delivery of group and address traffic, each version's health and the
 //!   per-shard log budget.
@@ -54,7 +55,8 @@
 //!   [`events`]: the process's log of what happened to plugins (loads,
 //!   refusals, failures, quarantines), kept and streamed for the admin
 //!   listener.
-//! - [`scaffold`]: `wasmsock new`, a ready-to-build echo plugin per language.
+//! - [`scaffold`]: `wasmsock new`, a ready-to-build echo plugin per language
+//!   (or a Rust middleware).
 //! - [`testing`]: the harness for plugin authors: load a component,
 //!   connect, send, receive with a timeout, disconnect, read its log —
 //!   through the real load path, admission, runtime and outbox, without a

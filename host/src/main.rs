@@ -84,7 +84,8 @@ enum Command {
         log_format: Option<String>,
     },
     /// Check that a file is a plugin wasmsock can load: a component of the
-    /// `wasmsock:plugin/consumer` world that instantiates. Prints what it
+    /// `wasmsock:plugin/consumer` world (or of the `middleware` world) that
+    /// instantiates. Prints what it
     /// imports, its size and compile time; exits 1 with the reason if not.
     Check {
         /// The `.wasm` file.
@@ -103,6 +104,11 @@ enum Command {
         /// The folder to create it in [default: the current folder].
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// Create a middleware (the `middleware` world: a handshake step
+        /// consumers name in `middleware = [...]`) instead of a consumer;
+        /// Rust only.
+        #[arg(long)]
+        middleware: bool,
     },
     /// Run a plugin through a script of steps (connect, send, expect,
     /// expect-nothing, expect-close, close, ...) with the test harness: no
@@ -173,7 +179,12 @@ fn main() -> anyhow::Result<()> {
                 .block_on(serve(config))
         }
         Command::Test { file, script } => test(&file, &script),
-        Command::New { name, lang, dir } => new(&name, &lang, &dir),
+        Command::New {
+            name,
+            lang,
+            dir,
+            middleware,
+        } => new(&name, &lang, &dir, middleware),
         Command::Check { file } => {
             let report = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -183,9 +194,16 @@ fn main() -> anyhow::Result<()> {
             match report {
                 Ok(r) => {
                     println!(
-                        "{}: ok: implements wasmsock:plugin/consumer",
-                        file.display()
+                        "{}: ok: implements wasmsock:plugin/{}",
+                        file.display(),
+                        r.world
                     );
+                    if r.world == "middleware" {
+                        println!(
+                            "  a middleware: it serves no route; a consumer runs it by naming it in \
+                             its manifest's `middleware = [...]`"
+                        );
+                    }
                     println!("  size: {} bytes", r.size);
                     println!("  compile time: {} ms", r.compile_time.as_millis());
                     println!("  imports:");
@@ -207,9 +225,17 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn new(name: &str, lang: &str, parent: &std::path::Path) -> anyhow::Result<()> {
+fn new(name: &str, lang: &str, parent: &std::path::Path, middleware: bool) -> anyhow::Result<()> {
     use wasmsock::scaffold;
     let result = scaffold::Lang::parse(lang).and_then(|lang| {
+        if middleware {
+            if lang != scaffold::Lang::Rust {
+                eprintln!("wasmsock new: --middleware is available with --lang rust only");
+                std::process::exit(1);
+            }
+            return scaffold::create_middleware(parent, name)
+                .map(|(dir, files)| (lang, dir, files));
+        }
         scaffold::create(parent, name, lang).map(|(dir, files)| (lang, dir, files))
     });
     let (lang, dir, files) = match result {
@@ -224,7 +250,12 @@ fn new(name: &str, lang: &str, parent: &std::path::Path) -> anyhow::Result<()> {
     } else {
         dir.clone()
     };
-    println!("created {} ({lang} echo plugin):", shown.display());
+    let what = if middleware {
+        "middleware"
+    } else {
+        "echo plugin"
+    };
+    println!("created {} ({lang} {what}):", shown.display());
     let sdk = files.iter().filter(|f| f.starts_with("sdk/")).count();
     for file in files.iter().filter(|f| !f.starts_with("sdk/")) {
         println!("  {}", shown.join(file).display());
@@ -239,7 +270,14 @@ fn new(name: &str, lang: &str, parent: &std::path::Path) -> anyhow::Result<()> {
     println!("next:");
     println!("  cd {} && ./build.sh", shown.display());
     println!("  wasmsock check {name}.wasm");
-    println!("  {}", lang.install_hint(name));
+    if middleware {
+        println!(
+            "  cp {name}.wasm {name}.toml PLUGINS/   # then name it in a consumer's manifest:"
+        );
+        println!("  middleware = [\"{name}\"]");
+    } else {
+        println!("  {}", lang.install_hint(name));
+    }
     println!(
         "(see {} for what the build needs)",
         shown.join("README.md").display()

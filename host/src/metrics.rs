@@ -49,8 +49,8 @@ pub struct FailureLabels {
 /// Label of a refused handshake.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
-    /// Why: not_found, bad_request, origin, over_capacity, quarantined,
-    /// unavailable, plugin, rejected, server_busy, timeout, tls,
+    /// Why: not_found, bad_request, origin, unauthenticated, over_capacity,
+    /// quarantined, unavailable, plugin, rejected, server_busy, timeout, tls,
     /// per_ip_connections, per_ip_rate.
     pub reason: &'static str,
 }
@@ -63,6 +63,16 @@ pub struct OutcomeLabel {
     pub outcome: &'static str,
 }
 
+/// Labels of a handshake refused by a plugin's `[auth]`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuthFailureLabels {
+    /// The plugin's name.
+    pub plugin: String,
+    /// missing, malformed, expired, not_yet_valid, audience, issuer,
+    /// signature or algorithm.
+    pub reason: &'static str,
+}
+
 /// Labels of a connection handed to another instance.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MoveLabels {
@@ -71,6 +81,16 @@ pub struct MoveLabels {
     /// adopted (the new instance kept it), refused (its `on-adopt` said
     /// no: closed with 1012), lost (it could not be handed over: closed),
     /// drained (closed at the end of a drain or by `on_reload = "close"`).
+    pub outcome: &'static str,
+}
+
+/// Labels of a middleware call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MiddlewareLabels {
+    /// The middleware's name.
+    pub middleware: String,
+    /// admitted, rejected, trap, deadline, memory, instantiate, busy,
+    /// gone or missing.
     pub outcome: &'static str,
 }
 
@@ -101,6 +121,8 @@ pub struct Metrics {
     bytes_sent: Family<PluginLabel, Counter>,
     /// Handshakes answered without an upgrade, per reason.
     rejections: Family<ReasonLabel, Counter>,
+    /// Handshakes refused by a plugin's `[auth]`, by plugin and reason.
+    auth_failures: Family<AuthFailureLabels, Counter>,
     /// Time in each plugin export call.
     calls: Family<CallLabels, Histogram, fn() -> Histogram>,
     /// Plugin failures, per plugin and kind.
@@ -123,6 +145,8 @@ pub struct Metrics {
     attachment_bytes: Family<PluginLabel, Gauge>,
     /// TLS certificate reloads after a change on disk, per outcome.
     tls_reloads: Family<OutcomeLabel, Counter>,
+    /// Middleware calls, per middleware and outcome.
+    middleware_calls: Family<MiddlewareLabels, Counter>,
     /// Copied in at each read: live plugin shards.
     shards: Gauge,
     /// Copied in at each read: resident memory, bytes.
@@ -221,6 +245,7 @@ impl Metrics {
             bytes_received: Family::default(),
             bytes_sent: Family::default(),
             rejections: Family::default(),
+            auth_failures: Family::default(),
             calls: Family::new_with_constructor(call_histogram),
             failures: Family::default(),
             reloads: Family::default(),
@@ -229,6 +254,7 @@ impl Metrics {
             log_lines_dropped: Family::default(),
             moves: Family::default(),
             attachment_bytes: Family::default(),
+            middleware_calls: Family::default(),
             timers: Family::default(),
             tls_reloads: Family::default(),
             shards: Gauge::default(),
@@ -247,6 +273,11 @@ impl Metrics {
             "connections_open",
             "WebSocket connections open now",
             m.connections_open.clone(),
+        );
+        r.register(
+            "auth_failures",
+            "Handshakes refused by a plugin's [auth] (401), by reason",
+            m.auth_failures.clone(),
         );
         r.register(
             "connections",
@@ -354,6 +385,11 @@ impl Metrics {
             m.tls_reloads.clone(),
         );
         r.register(
+            "middleware_calls",
+            "Handshakes through each middleware, by outcome",
+            m.middleware_calls.clone(),
+        );
+        r.register(
             "layer_hosts",
             "Other hosts alive in the channel layer",
             m.layer_hosts.clone(),
@@ -395,6 +431,16 @@ impl Metrics {
     /// A handshake was answered without an upgrade.
     pub fn rejected(&self, reason: &'static str) {
         self.rejections.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    /// A handshake to `plugin` failed its `[auth]` for `reason`.
+    pub fn auth_failed(&self, plugin: &str, reason: &'static str) {
+        self.auth_failures
+            .get_or_create(&AuthFailureLabels {
+                plugin: plugin.to_owned(),
+                reason,
+            })
+            .inc();
     }
 
     /// The histogram of `plugin`'s `export` calls.
@@ -454,6 +500,16 @@ impl Metrics {
     pub fn tls_reload(&self, outcome: &'static str) {
         self.tls_reloads
             .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    }
+
+    /// A handshake went through middleware `name` with this outcome.
+    pub fn middleware_call(&self, name: &str, outcome: &'static str) {
+        self.middleware_calls
+            .get_or_create(&MiddlewareLabels {
+                middleware: name.to_owned(),
+                outcome,
+            })
             .inc();
     }
 

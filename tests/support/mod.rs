@@ -204,6 +204,12 @@ impl TestServer {
     /// Serve `dir` on 127.0.0.1:0 with extra CLI arguments; the
     /// per-address limits are off unless a `--config` among them sets them.
     pub fn start(dir: &Path, extra: &[&str]) -> TestServer {
+        TestServer::start_logging(dir, extra, "info")
+    }
+
+    /// [`TestServer::start`] with the log filter `RUST_LOG` (e.g.
+    /// `"info,wasmsock=debug"` to see lines logged at debug).
+    pub fn start_logging(dir: &Path, extra: &[&str], filter: &str) -> TestServer {
         let (config, extra) = per_ip_off(extra);
         let mut child = Command::new(server_binary())
             .arg("serve")
@@ -218,7 +224,7 @@ impl TestServer {
             ])
             .arg(root().join("target").join("test-plugin-cache"))
             .args(&extra)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", filter)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

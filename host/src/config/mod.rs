@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod admin;
+pub mod auth;
 mod grants;
 mod limits;
 mod plugin;
@@ -19,6 +20,7 @@ mod reload;
 mod tls;
 
 pub use admin::{AdminToken, ADMIN_TOKEN_ENV, MIN_ADMIN_TOKEN_LEN};
+pub use auth::{JwtAuth, TokenSource, DEFAULT_LEEWAY_S};
 pub use grants::{AddrGrant, DirGrant, WasiGrants};
 pub use limits::{GroupQueueFull, Limits, LimitsFile, PerIpLimits};
 pub use plugin::{InstanceMode, Manifest, PluginDefaults, QuarantinePolicy};

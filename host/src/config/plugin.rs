@@ -3,10 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::auth::{AuthFile, JwtAuth};
 use super::grants::{GrantsFile, WasiGrants};
 use super::reload::{OnReload, ReloadPolicy};
 use super::{check_range, parse_toml, read, ConfigError};
@@ -151,8 +153,10 @@ struct ManifestFile {
     drain_timeout_ms: Option<u64>,
     attachment_max_bytes: Option<u64>,
     timers_max: Option<u64>,
+    middleware: Vec<String>,
     config: BTreeMap<String, toml::Value>,
     wasi: GrantsFile,
+    auth: Option<AuthFile>,
 }
 
 /// When repeated failures take a plugin out of service.
@@ -191,10 +195,16 @@ pub struct Manifest {
     /// What a reload does to its open connections, and their attachments'
     /// cap.
     pub reload: ReloadPolicy,
+    /// The middleware its handshakes go through, in order, by name
+    /// (resolved at each handshake).
+    pub middleware: Vec<String>,
     /// Values the plugin reads through the `config` interface.
     pub config: BTreeMap<String, String>,
     /// What the plugin may reach through WASI.
     pub wasi: WasiGrants,
+    /// The JWT every connection must carry (`[auth]`); `None` leaves the
+    /// plugin open.
+    pub auth: Option<Arc<JwtAuth>>,
 }
 
 impl Manifest {
@@ -219,8 +229,10 @@ impl Manifest {
                 base: Duration::from_millis(defaults.quarantine_ms),
             },
             reload: ReloadPolicy::default(),
+            middleware: Vec::new(),
             config: BTreeMap::new(),
             wasi: WasiGrants::default(),
+            auth: None,
         })
     }
 
@@ -297,6 +309,21 @@ impl Manifest {
             check_range(path, "max_connections", max, 1, 10_000_000)?;
             manifest.max_connections = Some(max);
         }
+        for (i, name) in file.middleware.iter().enumerate() {
+            let valid = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid {
+                return Err(invalid(
+                    &format!("middleware[{i}]"),
+                    format!(
+                        "expected the name of a middleware plugin (its file stem: letters, digits, '-' and '_'), found {name:?}"
+                    ),
+                ));
+            }
+        }
+        manifest.middleware = file.middleware;
         for (key, value) in file.config {
             let text = match value {
                 toml::Value::String(s) => s,
@@ -317,6 +344,7 @@ impl Manifest {
         }
         let base = path.parent().unwrap_or(Path::new("."));
         manifest.wasi = file.wasi.resolve(path, base)?;
+        manifest.auth = file.auth.map(|a| a.resolve(path)).transpose()?;
         Ok(manifest)
     }
 }
@@ -380,6 +408,17 @@ mod tests {
         assert!(e.contains("on_reload") && e.contains("adopt"), "{e}");
         let e = parse("drain_timeout_ms = 0").expect_err("zero").to_string();
         assert!(e.contains("`drain_timeout_ms`"), "{e}");
+    }
+
+    #[test]
+    fn middleware_names_are_read_and_checked() {
+        let m = parse("middleware = [\"session-auth\", \"rate_limit\"]").expect("valid");
+        assert_eq!(m.middleware, ["session-auth", "rate_limit"]);
+        assert!(parse("").expect("valid").middleware.is_empty());
+        let e = parse("middleware = [\"ok\", \"no/slash\"]")
+            .expect_err("bad name")
+            .to_string();
+        assert!(e.contains("middleware[1]") && e.contains("no/slash"), "{e}");
     }
 
     #[test]

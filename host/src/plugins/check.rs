@@ -1,10 +1,11 @@
 //! `wasmsock check`: everything the loader would do to a file, reported to a
-//! plugin author instead of a log, with the same messages.
+//! plugin author instead of a log, with the same messages; it says whether
+//! the file is a consumer or a middleware.
 
 use std::path::Path;
 use std::time::Duration;
 
-use super::loader::{self, LoadError, LoadSpec};
+use super::loader::{self, LoadError, LoadSpec, LoadedAny};
 use crate::config::{Limits, Manifest, PluginDefaults};
 use crate::runtime::connections::Connections;
 use crate::runtime::WasmEngine;
@@ -18,6 +19,9 @@ pub struct Report {
     pub compile_time: Duration,
     /// Every interface it imports, WASI and wasmsock alike.
     pub imports: Vec<String>,
+    /// The world it implements: `consumer`, or `middleware` for a
+    /// component that exports `middleware-handler`.
+    pub world: &'static str,
 }
 
 /// Load, link and instantiate the component at `path` once, as the server
@@ -33,7 +37,7 @@ pub async fn check(path: &Path) -> Result<Report, LoadError> {
     // otherwise is still worth checking.
     let manifest = Manifest::defaults("check", &PluginDefaults::default())
         .map_err(|e| LoadError::Internal(e.to_string()))?;
-    let loaded = loader::load(
+    let loaded = loader::load_any(
         &engine,
         bytes,
         LoadSpec {
@@ -47,18 +51,29 @@ pub async fn check(path: &Path) -> Result<Report, LoadError> {
         },
     )
     .await?;
-    let imports = loaded
-        .spec
-        .pre
-        .instance_pre()
-        .component()
+    let (component, size, compile_time, world) = match &loaded {
+        LoadedAny::Consumer(c) => (
+            c.spec.pre.instance_pre().component(),
+            c.size,
+            c.compile_time,
+            "consumer",
+        ),
+        LoadedAny::Middleware(m) => (
+            m.spec.pre.instance_pre().component(),
+            m.size,
+            m.compile_time,
+            "middleware",
+        ),
+    };
+    let imports = component
         .component_type()
         .imports(engine.engine())
         .map(|(name, _)| name.to_string())
         .collect();
     Ok(Report {
-        size: loaded.size,
-        compile_time: loaded.compile_time,
+        size,
+        compile_time,
         imports,
+        world,
     })
 }

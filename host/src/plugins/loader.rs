@@ -1,7 +1,8 @@
 //! Turning a `.wasm` file into a plugin version that has proved it runs:
-//! compiled, type-checked against the world, instantiated once. The one load
-//! path of the registry, `wasmsock check` and the test harness, with errors
-//! a plugin author can act on.
+//! compiled, type-checked against the world (`consumer`, or `middleware`
+//! for a component that exports `middleware-handler`), instantiated once.
+//! The one load path of the registry, `wasmsock check` and the test
+//! harness, with errors a plugin author can act on.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,8 +11,9 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
 use crate::config::{InstanceMode, Manifest};
-use crate::runtime::bindings::PluginPre;
+use crate::runtime::bindings::{is_middleware, MiddlewarePre, PluginPre};
 use crate::runtime::connections::Connections;
+use crate::runtime::middleware::{MiddlewareInstance, MiddlewareSpec};
 use crate::runtime::shard::{Instance, ShardSpec};
 use crate::runtime::state::HostState;
 use crate::runtime::WasmEngine;
@@ -40,6 +42,14 @@ pub enum LoadError {
     /// Imports the host does not provide, or lacks the `handler` export.
     #[error("does not implement the wasmsock:plugin/consumer world: {0:#}")]
     WrongWorld(anyhow::Error),
+    /// Exports `middleware-handler`, but not in the middleware world's shape.
+    #[error(
+        "exports middleware-handler but does not implement the wasmsock:plugin/middleware world: {0:#}"
+    )]
+    WrongMiddleware(anyhow::Error),
+    /// A middleware where a consumer was asked for (the test harness).
+    #[error("a middleware (it exports middleware-handler), not a consumer: it serves no route")]
+    IsMiddleware,
     /// The component failed while being instantiated.
     #[error("fails while instantiating: {0:#}")]
     Instantiate(anyhow::Error),
@@ -93,6 +103,26 @@ pub fn sniff(bytes: &[u8]) -> Result<(), LoadError> {
     Ok(())
 }
 
+/// A compiled, type-checked middleware file.
+pub struct CompiledMiddleware {
+    /// The component, ready to instantiate.
+    pub pre: MiddlewarePre<HostState>,
+    /// SHA-256 of the file, hex.
+    pub hash: String,
+    /// Size of the file in bytes.
+    pub size: usize,
+    /// Time spent compiling (or fetching from the cache).
+    pub compile_time: Duration,
+}
+
+/// A compiled file of either kind: what it exports decides.
+pub enum CompiledAny {
+    /// It exports `handler`.
+    Consumer(Compiled),
+    /// It exports `middleware-handler`.
+    Middleware(CompiledMiddleware),
+}
+
 /// Compile `bytes` for the engine of `mode` (reusing `known` when it has the
 /// same content and was compiled for that engine) and check it against the
 /// world. Blocking: call from a blocking thread.
@@ -102,6 +132,21 @@ pub fn compile(
     bytes: &[u8],
     known: Option<&Component>,
 ) -> Result<Compiled, LoadError> {
+    match compile_any(engine, mode, bytes, known)? {
+        CompiledAny::Consumer(c) => Ok(c),
+        CompiledAny::Middleware(_) => Err(LoadError::IsMiddleware),
+    }
+}
+
+/// [`compile`] for a consumer or a middleware: a component that exports
+/// `middleware-handler` is checked against the middleware world, any other
+/// against the consumer world. Blocking: call from a blocking thread.
+pub fn compile_any(
+    engine: &WasmEngine,
+    mode: InstanceMode,
+    bytes: &[u8],
+    known: Option<&Component>,
+) -> Result<CompiledAny, LoadError> {
     let start = Instant::now();
     let flavor = engine
         .flavor(mode)
@@ -114,17 +159,31 @@ pub fn compile(
         }
     };
     let compile_time = start.elapsed();
-    let instance_pre = flavor
-        .linker()
-        .instantiate_pre(&component)
-        .map_err(|e| LoadError::WrongWorld(e.into()))?;
-    let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(e.into()))?;
-    Ok(Compiled {
+    let middleware = is_middleware(&component);
+    let wrong = |e: wasmtime::Error| {
+        if middleware {
+            LoadError::WrongMiddleware(e.into())
+        } else {
+            LoadError::WrongWorld(e.into())
+        }
+    };
+    let instance_pre = flavor.linker().instantiate_pre(&component).map_err(wrong)?;
+    if middleware {
+        let pre = MiddlewarePre::new(instance_pre).map_err(wrong)?;
+        return Ok(CompiledAny::Middleware(CompiledMiddleware {
+            pre,
+            hash: content_hash(bytes),
+            size: bytes.len(),
+            compile_time,
+        }));
+    }
+    let pre = PluginPre::new(instance_pre).map_err(wrong)?;
+    Ok(CompiledAny::Consumer(Compiled {
         pre,
         hash: content_hash(bytes),
         size: bytes.len(),
         compile_time,
-    })
+    }))
 }
 
 /// What a load needs besides the file's bytes.
@@ -162,12 +221,49 @@ pub struct Loaded {
     pub compile_time: Duration,
 }
 
-/// Compile (on a blocking thread), link and instantiate `bytes` once.
+/// A middleware version ready to serve: its spec and the instance that
+/// proved it instantiates (its task's first).
+pub struct LoadedMiddleware {
+    /// Builds instances of this version.
+    pub spec: Arc<MiddlewareSpec>,
+    /// The first instance.
+    pub first: MiddlewareInstance,
+    /// SHA-256 of the file, hex.
+    pub hash: String,
+    /// Size of the file in bytes.
+    pub size: usize,
+    /// Time spent compiling (or fetching from the cache).
+    pub compile_time: Duration,
+}
+
+/// A loaded file of either kind.
+pub enum LoadedAny {
+    /// A consumer: it serves routes.
+    Consumer(Loaded),
+    /// A middleware: consumers' handshakes go through it.
+    Middleware(LoadedMiddleware),
+}
+
+/// Compile (on a blocking thread), link and instantiate `bytes` once, as a
+/// consumer; a middleware is refused ([`LoadError::IsMiddleware`]).
 pub async fn load(
     engine: &WasmEngine,
     bytes: Vec<u8>,
     spec: LoadSpec<'_>,
 ) -> Result<Loaded, LoadError> {
+    match load_any(engine, bytes, spec).await? {
+        LoadedAny::Consumer(loaded) => Ok(loaded),
+        LoadedAny::Middleware(_) => Err(LoadError::IsMiddleware),
+    }
+}
+
+/// Compile (on a blocking thread), link and instantiate `bytes` once, as
+/// a consumer or a middleware, whichever it is: the one load path of both.
+pub async fn load_any(
+    engine: &WasmEngine,
+    bytes: Vec<u8>,
+    spec: LoadSpec<'_>,
+) -> Result<LoadedAny, LoadError> {
     let mode = spec.manifest.instance;
     if let (InstanceMode::PerConnection, Some(plan)) = (mode, engine.pool()) {
         if spec.manifest.memory_limit > plan.memory {
@@ -179,10 +275,36 @@ pub async fn load(
     }
     let compile_engine = engine.clone();
     let reuse = spec.reuse;
-    let compiled =
-        tokio::task::spawn_blocking(move || compile(&compile_engine, mode, &bytes, reuse.as_ref()))
-            .await
-            .map_err(|e| LoadError::Internal(e.to_string()))??;
+    let compiled = tokio::task::spawn_blocking(move || {
+        compile_any(&compile_engine, mode, &bytes, reuse.as_ref())
+    })
+    .await
+    .map_err(|e| LoadError::Internal(e.to_string()))??;
+    let compiled = match compiled {
+        CompiledAny::Consumer(c) => c,
+        CompiledAny::Middleware(m) => {
+            let mut mw_spec = MiddlewareSpec::new(
+                m.pre,
+                Arc::from(spec.name),
+                spec.version,
+                spec.manifest,
+                spec.connections,
+            );
+            mw_spec.log = spec.log;
+            let mw_spec = Arc::new(mw_spec);
+            let first = mw_spec
+                .instantiate()
+                .await
+                .map_err(LoadError::Instantiate)?;
+            return Ok(LoadedAny::Middleware(LoadedMiddleware {
+                spec: mw_spec,
+                first,
+                hash: m.hash,
+                size: m.size,
+                compile_time: m.compile_time,
+            }));
+        }
+    };
     let mut shard_spec = ShardSpec::new(
         engine.clone(),
         compiled.pre,
@@ -198,11 +320,11 @@ pub async fn load(
         .instantiate()
         .await
         .map_err(LoadError::Instantiate)?;
-    Ok(Loaded {
+    Ok(LoadedAny::Consumer(Loaded {
         spec: shard_spec,
         first,
         hash: compiled.hash,
         size: compiled.size,
         compile_time: compiled.compile_time,
-    })
+    }))
 }

@@ -5,6 +5,7 @@
 pub mod check;
 mod fate;
 pub mod loader;
+mod middleware;
 mod plugin;
 pub mod watcher;
 
@@ -25,7 +26,8 @@ use crate::runtime::connections::{new_host_id, Connections};
 pub use crate::layer::RedisError;
 use crate::runtime::WasmEngine;
 pub use fate::Fate;
-use loader::{LoadError, LoadSpec};
+use loader::{LoadError, LoadSpec, LoadedAny};
+pub use middleware::{Middleware, Middlewares};
 pub use plugin::{ConnSlot, OnVersion, Plugin};
 
 /// Why a plugin was not (re)loaded; the previous version, if any, still serves.
@@ -88,6 +90,9 @@ pub struct Registry {
     limits: Limits,
     /// Current version of each plugin, by name. Only the reload path writes.
     plugins: Mutex<BTreeMap<String, Arc<Plugin>>>,
+    /// The middleware in force, by name (components that export
+    /// `middleware-handler`); admission reads it at each handshake.
+    middleware: Arc<Middlewares>,
     /// The route table in force, replaced whole on every change.
     routes: ArcSwap<RouteTable<Plugin>>,
     /// Version counter per name survives removal, so versions never repeat.
@@ -136,6 +141,7 @@ impl Registry {
             defaults,
             limits,
             plugins: Mutex::new(BTreeMap::new()),
+            middleware: Arc::default(),
             routes: ArcSwap::from_pointee(RouteTable::default()),
             versions: Mutex::new(BTreeMap::new()),
             retired: Mutex::new(Vec::new()),
@@ -157,6 +163,11 @@ impl Registry {
     /// The plugins folder.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The middleware in force, by name.
+    pub fn middleware(&self) -> &Arc<Middlewares> {
+        &self.middleware
     }
 
     /// Find the plugin serving `path`.
@@ -272,7 +283,7 @@ impl Registry {
                 lock(&self.errors).remove(name);
             }
             Err(e) => {
-                let keeps = if self.get(name).is_some() {
+                let keeps = if self.get(name).is_some() || self.middleware.get(name).is_some() {
                     "; the previous version keeps serving"
                 } else {
                     ""
@@ -303,14 +314,18 @@ impl Registry {
         };
         let manifest = self.manifest_for(name)?;
         let current = self.get(name);
+        let current_mw = self.middleware.get(name);
         let hash = loader::content_hash(&bytes);
-        if let Some(cur) = &current {
-            if cur.hash == hash && cur.manifest == manifest {
-                tracing::debug!(plugin = name, "unchanged; nothing to reload");
-                return Ok(());
-            }
+        let unchanged = current
+            .as_ref()
+            .is_some_and(|c| c.hash == hash && c.manifest == manifest)
+            || current_mw
+                .as_ref()
+                .is_some_and(|m| m.hash == hash && m.manifest == manifest);
+        if unchanged {
+            tracing::debug!(plugin = name, "unchanged; nothing to reload");
+            return Ok(());
         }
-        self.check_routes(name, &wasm_path, &manifest)?;
 
         // Reuse the compiled component of the version in force when only the
         // manifest changed. The load instantiates once before it replaces
@@ -318,12 +333,18 @@ impl Registry {
         let reuse = current
             .as_ref()
             .filter(|c| c.hash == hash)
-            .map(|c| c.spec.pre.instance_pre().component().clone());
+            .map(|c| c.spec.pre.instance_pre().component().clone())
+            .or_else(|| {
+                current_mw
+                    .as_ref()
+                    .filter(|m| m.hash == hash)
+                    .map(|m| m.spec.pre.instance_pre().component().clone())
+            });
         // The number it will have if it loads: its instances tag their log
         // lines with it from the first. Reloads of one name come one at a
         // time (the watcher's task), and a refusal uses no number.
         let version = lock(&self.versions).get(name).copied().unwrap_or(0) + 1;
-        let loaded = loader::load(
+        let loaded = loader::load_any(
             &self.engine,
             bytes,
             LoadSpec {
@@ -338,11 +359,21 @@ impl Registry {
         )
         .await
         .map_err(load_err)?;
-        {
-            let mut versions = lock(&self.versions);
-            let v = versions.entry(name.to_string()).or_insert(0);
-            *v = (*v).max(version);
-        }
+        let loaded = match loaded {
+            LoadedAny::Consumer(loaded) => {
+                // Only a consumer serves routes; a middleware's default
+                // route means nothing.
+                self.check_routes(name, &wasm_path, &manifest)?;
+                loaded
+            }
+            LoadedAny::Middleware(loaded) => {
+                self.note_version(name, version);
+                self.put_middleware(name, loaded, manifest, version);
+                return Ok(());
+            }
+        };
+        self.note_version(name, version);
+        self.remove_middleware(name);
         let active = current
             .as_ref()
             .map(|c| c.active.clone())
@@ -396,6 +427,13 @@ impl Registry {
         Ok(())
     }
 
+    /// `version` of `name` is in force: the next load gets a higher number.
+    fn note_version(&self, name: &str, version: u64) {
+        let mut versions = lock(&self.versions);
+        let v = versions.entry(name.to_string()).or_insert(0);
+        *v = (*v).max(version);
+    }
+
     /// Drop every version at shutdown: no route is served any more, and
     /// each shard stops once its open connections have finished (their
     /// `on-disconnect` included).
@@ -403,6 +441,7 @@ impl Registry {
         let unloaded = std::mem::take(&mut *lock(&self.plugins));
         self.routes.store(Arc::new(RouteTable::default()));
         drop(unloaded);
+        self.middleware.clear();
     }
 
     fn check_routes(
@@ -429,6 +468,14 @@ impl Registry {
     }
 
     fn remove(&self, name: &str) {
+        self.remove_consumer(name);
+        self.remove_middleware(name);
+        lock(&self.errors).remove(name);
+    }
+
+    /// Take consumer `name` out of service: its routes go, its open
+    /// connections drain.
+    fn remove_consumer(&self, name: &str) {
         let removed = lock(&self.plugins).remove(name);
         if let Some(p) = removed {
             let routes: Vec<&str> = p.manifest.routes.iter().map(RoutePattern::as_str).collect();
@@ -447,7 +494,6 @@ impl Registry {
             p.removed();
             lock(&self.retired).push(Arc::downgrade(&p));
         }
-        lock(&self.errors).remove(name);
     }
 
     fn rebuild_routes(&self) {

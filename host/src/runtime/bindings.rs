@@ -49,9 +49,27 @@ pub mod optional_timers {
     });
 }
 
+/// The `middleware` world: a component that exports `middleware-handler`
+/// is a middleware, not a consumer. Its imports (`log`, `config`, the
+/// `identity` record) are the consumer world's, which the linker provides.
+pub mod middleware {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "middleware",
+        exports: { default: async },
+        with: {
+            "wasmsock:plugin/types": super::wasmsock::plugin::types,
+            "wasmsock:plugin/log": super::wasmsock::plugin::log,
+            "wasmsock:plugin/config": super::wasmsock::plugin::config,
+            "wasmsock:plugin/identity": super::wasmsock::plugin::identity,
+        },
+    });
+}
+
 pub use self::optional::exports::wasmsock::plugin::event_handler::Guest as EventHandler;
 pub use self::optional_adopt::exports::wasmsock::plugin::adopt_handler::Guest as AdoptHandler;
 pub use self::optional_timers::exports::wasmsock::plugin::timer_handler::Guest as TimerHandler;
+pub use self::wasmsock::plugin::identity::Identity as IdentityRecord;
 pub use self::wasmsock::plugin::types::{
     Accept, CloseInfo, Error as ImportError, Level, Message, Reject, Scope,
 };
@@ -64,6 +82,59 @@ const ADOPT_HANDLER: &str = "wasmsock:plugin/adopt-handler@0.1.0";
 
 /// The name under which a component exports `timer-handler`.
 const TIMER_HANDLER: &str = "wasmsock:plugin/timer-handler@0.1.0";
+
+/// The name under which a middleware exports `middleware-handler`.
+pub const MIDDLEWARE_HANDLER: &str = "wasmsock:plugin/middleware-handler@0.1.0";
+
+/// True when `component` exports `middleware-handler`: it is a middleware.
+pub fn is_middleware(component: &wasmtime::component::Component) -> bool {
+    component
+        .get_export_index(None, MIDDLEWARE_HANDLER)
+        .is_some()
+}
+
+/// A linked middleware with its export looked up.
+pub struct MiddlewarePre<T: 'static> {
+    /// The linked component.
+    instance_pre: InstancePre<T>,
+    /// Where `middleware-handler` is.
+    indices: middleware::MiddlewareIndices,
+}
+
+impl<T: 'static> Clone for MiddlewarePre<T> {
+    fn clone(&self) -> Self {
+        MiddlewarePre {
+            instance_pre: self.instance_pre.clone(),
+            indices: self.indices.clone(),
+        }
+    }
+}
+
+impl<T: Send + 'static> MiddlewarePre<T> {
+    /// Look up `middleware-handler` in a linked component.
+    pub fn new(instance_pre: InstancePre<T>) -> wasmtime::Result<Self> {
+        let indices = middleware::MiddlewareIndices::new(&instance_pre)?;
+        Ok(MiddlewarePre {
+            instance_pre,
+            indices,
+        })
+    }
+
+    /// The linked component.
+    pub fn instance_pre(&self) -> &InstancePre<T> {
+        &self.instance_pre
+    }
+
+    /// A new instance in `store`, with its export.
+    pub async fn instantiate_async(
+        &self,
+        mut store: impl AsContextMut<Data = T>,
+    ) -> wasmtime::Result<middleware::Middleware> {
+        let mut store = store.as_context_mut();
+        let instance: Instance = self.instance_pre.instantiate_async(&mut store).await?;
+        self.indices.load(&mut store, &instance)
+    }
+}
 
 /// A linked component with its exports looked up: what every instance of a
 /// plugin version is made from.

@@ -11,11 +11,11 @@ pub(crate) mod connections;
 pub(crate) mod delivery;
 pub(crate) mod engine;
 pub(crate) mod health;
-#[allow(dead_code)] // until the JWT and middleware steps use it
 pub(crate) mod identity;
 mod imports;
 pub(crate) mod log_budget;
 pub(crate) mod log_tags;
+pub(crate) mod middleware;
 pub(crate) mod outbox;
 pub mod pool;
 pub(crate) mod request;

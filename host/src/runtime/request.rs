@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::bindings::{Accept, CloseInfo, Message, Reject, Scope};
+use super::identity::Identity;
 use super::outbox::{Outbound, Outbox};
 use super::state::Served;
 use crate::close;
@@ -35,6 +36,8 @@ pub enum Request {
         conn: u64,
         /// What the plugin learns about the request.
         scope: Scope,
+        /// Who the handshake established it is; `None` when anonymous.
+        identity: Option<Arc<Identity>>,
         /// Where the plugin's sends for this connection go.
         outbox: Arc<Outbox>,
         /// Where the answer goes.

@@ -283,12 +283,14 @@ async fn handle(
         Request::Connect {
             conn,
             scope,
+            identity,
             outbox,
             reply,
         } => {
             let kept = Kept {
                 path: scope.path.clone(),
                 params: scope.params.clone(),
+                identity,
                 attachment: Default::default(),
                 timers: Vec::new(),
             };

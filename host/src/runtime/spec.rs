@@ -112,50 +112,6 @@ impl ShardSpec {
         }
     }
 
-    /// The WASI context of a new instance: stdout and stderr into the log,
-    /// and only what the manifest grants.
-    fn wasi(&self, budget: &Arc<LogBudget>, tags: &Arc<LogTags>) -> anyhow::Result<WasiCtx> {
-        let stream = |stream| LogStream {
-            tags: tags.clone(),
-            stream,
-            budget: budget.clone(),
-        };
-        let mut b = WasiCtxBuilder::new();
-        b.stdout(stream("stdout")).stderr(stream("stderr"));
-        for (k, v) in &self.grants.env {
-            b.env(k, v);
-        }
-        for d in &self.grants.dirs {
-            let perms = if d.writable {
-                FsPerms::ReadWrite
-            } else {
-                FsPerms::ReadOnly
-            };
-            b.preopened_dir(&d.host, &d.guest, perms)
-                .map_err(anyhow::Error::from)
-                .map_err(|e| e.context(format!("opening granted folder {}", d.host.display())))?;
-        }
-        b.allow_ip_name_lookup(self.grants.dns);
-        b.allow_udp(false);
-        b.allow_tcp(!self.grants.connect.is_empty());
-        let connect = Arc::new(self.grants.connect.clone());
-        b.socket_addr_check(move |addr, use_| {
-            let connect = connect.clone();
-            Box::pin(async move {
-                use wasmtime_wasi::sockets::SocketAddrUse;
-                match use_ {
-                    SocketAddrUse::TcpConnect => connect.iter().any(|g| g.allows(addr)),
-                    // The implicit bind of a connect: any local address.
-                    SocketAddrUse::TcpBind => {
-                        !connect.is_empty() && addr.ip().is_unspecified() && addr.port() == 0
-                    }
-                    _ => false,
-                }
-            })
-        });
-        Ok(b.build())
-    }
-
     /// Build a fresh instance. Errors (a trap in a start function, a memory
     /// cap too small) are reported, never panicked on.
     pub async fn instantiate(&self) -> anyhow::Result<Instance> {
@@ -165,7 +121,7 @@ impl ShardSpec {
             self.health.clone(),
         ));
         let tags = Arc::new(LogTags::new(self.plugin.clone(), self.version));
-        let wasi = self.wasi(&budget, &tags)?;
+        let wasi = wasi_ctx(&self.grants, &budget, &tags)?;
         let state = HostState {
             plugin: self.plugin.clone(),
             config: self.config.clone(),
@@ -191,6 +147,54 @@ impl ShardSpec {
             .map_err(|e| describe(e, self.call_timeout))?;
         Ok(Instance { store, exports })
     }
+}
+
+/// The WASI context of a new instance: stdout and stderr into the log,
+/// and only what the manifest grants (consumers and middleware alike).
+pub(super) fn wasi_ctx(
+    grants: &WasiGrants,
+    budget: &Arc<LogBudget>,
+    tags: &Arc<LogTags>,
+) -> anyhow::Result<WasiCtx> {
+    let stream = |stream| LogStream {
+        tags: tags.clone(),
+        stream,
+        budget: budget.clone(),
+    };
+    let mut b = WasiCtxBuilder::new();
+    b.stdout(stream("stdout")).stderr(stream("stderr"));
+    for (k, v) in &grants.env {
+        b.env(k, v);
+    }
+    for d in &grants.dirs {
+        let perms = if d.writable {
+            FsPerms::ReadWrite
+        } else {
+            FsPerms::ReadOnly
+        };
+        b.preopened_dir(&d.host, &d.guest, perms)
+            .map_err(anyhow::Error::from)
+            .map_err(|e| e.context(format!("opening granted folder {}", d.host.display())))?;
+    }
+    b.allow_ip_name_lookup(grants.dns);
+    b.allow_udp(false);
+    b.allow_tcp(!grants.connect.is_empty());
+    let connect = Arc::new(grants.connect.clone());
+    b.socket_addr_check(move |addr, use_| {
+        let connect = connect.clone();
+        Box::pin(async move {
+            use wasmtime_wasi::sockets::SocketAddrUse;
+            match use_ {
+                SocketAddrUse::TcpConnect => connect.iter().any(|g| g.allows(addr)),
+                // The implicit bind of a connect: any local address.
+                SocketAddrUse::TcpBind => {
+                    !connect.is_empty() && addr.ip().is_unspecified() && addr.port() == 0
+                }
+                _ => false,
+            }
+        })
+    });
+    Ok(b.build())
 }
 
 /// Turn a wasmtime error into one that says what happened in plain words.

@@ -10,6 +10,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::budget::CallBudget;
 use super::connections::Connections;
+use super::identity::Identity;
 use super::log_budget::LogBudget;
 use super::log_tags::LogTags;
 use super::outbox::Outbox;
@@ -71,13 +72,17 @@ pub struct Served {
 
 /// What the host keeps for a connection outside the plugin's memory, so
 /// that another instance can take it over (`adopt-handler`): the request's
-/// path and route params, and the plugin's attachment.
+/// path and route params, who the handshake said it is, and the plugin's
+/// attachment.
 #[derive(Debug, Default)]
 pub struct Kept {
     /// The request path.
     pub path: String,
     /// The route's captured values.
     pub params: Vec<(String, String)>,
+    /// Who the handshake established it is (`identity.get`); `None` for an
+    /// anonymous connection, so an idle one holds a single pointer for it.
+    pub identity: Option<Arc<Identity>>,
     /// The plugin's bytes (`attachment.set`).
     pub attachment: Attachment,
     /// Its timers (due time, token), while it is between instances.

@@ -18,6 +18,7 @@ use thiserror::Error;
 
 mod embedded;
 mod lang;
+mod middleware;
 
 use embedded::{JS_SDK, PYTHON_SDK, README, WIT};
 pub use lang::{Lang, LANGS};
@@ -96,7 +97,28 @@ pub fn create(
     parent: &Path,
     name: &str,
     lang: Lang,
-) -> Result<(PathBuf, Vec<&'static str>), ScaffoldError> {
+) -> Result<(PathBuf, Vec<String>), ScaffoldError> {
+    let files = files(name, lang)
+        .into_iter()
+        .map(|(path, text)| (path.to_string(), text))
+        .collect();
+    create_files(parent, name, files)
+}
+
+/// [`create`] for a Rust middleware (`--middleware`): its code, manifest
+/// `NAME.toml`, build and README.
+pub fn create_middleware(
+    parent: &Path,
+    name: &str,
+) -> Result<(PathBuf, Vec<String>), ScaffoldError> {
+    create_files(parent, name, middleware::files(name))
+}
+
+fn create_files(
+    parent: &Path,
+    name: &str,
+    files: Vec<(String, String)>,
+) -> Result<(PathBuf, Vec<String>), ScaffoldError> {
     if !crate::plugins::valid_name(name) {
         return Err(ScaffoldError::BadName(name.to_string()));
     }
@@ -119,8 +141,7 @@ pub fn create(
             }
         });
     }
-    let files = files(name, lang);
-    let written = files.iter().map(|(path, _)| *path).collect();
+    let written = files.iter().map(|(path, _)| path.clone()).collect();
     for (rel, text) in &files {
         if let Err(e) = write(&dir.join(rel), text) {
             let _ = std::fs::remove_dir_all(&dir);
@@ -306,6 +327,30 @@ mod tests {
             dirs.iter().all(|d| d == "tests"),
             "sdk/js has folders the scaffold does not carry: {dirs:?}"
         );
+    }
+
+    #[test]
+    fn the_middleware_scaffold_is_filled_and_implements_the_middleware_world() {
+        let files = middleware::files("gate_2");
+        let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+        for want in [
+            "Cargo.toml",
+            "build.sh",
+            "src/lib.rs",
+            "gate_2.toml",
+            "README.md",
+        ] {
+            assert!(paths.contains(&want), "{want} missing from {paths:?}");
+        }
+        for (path, text) in &files {
+            assert!(!text.contains("{{"), "{path} keeps a placeholder");
+        }
+        let lib = &files
+            .iter()
+            .find(|(p, _)| p == "src/lib.rs")
+            .expect("lib")
+            .1;
+        assert!(lib.contains("world: \"middleware\""), "{lib}");
     }
 
     #[test]

@@ -146,6 +146,7 @@ impl Server {
                     connections: registry.connections().clone(),
                     per_ip: PerIp::new(limits.per_ip),
                     limits,
+                    middleware: registry.middleware().clone(),
                 },
                 registry,
                 ws_config,

@@ -11,6 +11,8 @@ pub enum Refused {
     BadRequest,
     /// A browser origin the plugin does not allow (403).
     Origin,
+    /// No valid token for a plugin with `[auth]` (401).
+    Unauthenticated,
     /// The plugin is quarantined after repeated failures (503).
     Quarantined,
     /// The plugin is at its connection limit (503).
@@ -22,6 +24,14 @@ pub enum Refused {
     NoRoom,
     /// The plugin's `on-connect` rejected it, with its own answer.
     Rejected,
+    /// A middleware of the plugin's chain rejected it, with its own answer.
+    MiddlewareRejected,
+    /// A middleware of the chain failed in `on-handshake` (trap, memory
+    /// cap, no instance): 500.
+    MiddlewareFailed,
+    /// A middleware of the chain is not loaded, is busy, or ran past its
+    /// CPU budget: 503.
+    MiddlewareUnavailable,
     /// The plugin failed in `on-connect` (trap, deadline, no instance): 500.
     PluginFailed,
     /// The plugin chose a subprotocol the client did not offer: 500. The
@@ -41,11 +51,15 @@ impl Refused {
             Refused::NotFound => "not_found",
             Refused::BadRequest => "bad_request",
             Refused::Origin => "origin",
+            Refused::Unauthenticated => "unauthenticated",
             Refused::Quarantined => "quarantined",
             Refused::OverCapacity => "over_capacity",
             Refused::Unavailable => "unavailable",
             Refused::NoRoom => "no_room",
             Refused::Rejected => "rejected",
+            Refused::MiddlewareRejected => "middleware_rejected",
+            Refused::MiddlewareFailed => "middleware_failed",
+            Refused::MiddlewareUnavailable => "middleware_unavailable",
             Refused::PluginFailed | Refused::BadSubprotocol(_) => "plugin",
             Refused::PerIpConnections => "per_ip_connections",
             Refused::PerIpRate => "per_ip_rate",
@@ -135,7 +149,7 @@ pub(crate) fn allowed_headers(
         .collect()
 }
 
-/// The answer to a plugin's rejection: its status if it is an HTTP error
+/// The answer to a plugin's (or a middleware's) rejection: its status if it is an HTTP error
 /// (500 otherwise, logged), its allowed headers and its body.
 pub(crate) fn rejection(plugin: &str, reject: crate::runtime::bindings::Reject) -> Refusal {
     let status = if (400..=599).contains(&reject.status) {
@@ -143,7 +157,7 @@ pub(crate) fn rejection(plugin: &str, reject: crate::runtime::bindings::Reject) 
     } else {
         tracing::warn!(
             plugin,
-            "on-connect rejected with status {}, which is not 400-599; answering 500",
+            "rejected the handshake with status {}, which is not 400-599; answering 500",
             reject.status
         );
         500

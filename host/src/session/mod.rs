@@ -7,12 +7,15 @@
 //! harness).
 //!
 //! Each check is one step of [`admit`], answered with a plain HTTP status
-//! before any upgrade; authentication and middleware belong here too. The
-//! per-address limits ([`per_ip`]) come first: a flood costs a table
-//! lookup, not an origin check or a plugin call.
+//! before any upgrade. The per-address limits ([`per_ip`]) come first: a
+//! flood costs a table lookup, not an origin check or a plugin call; the
+//! plugin's `[auth]` token (`auth.rs`) and middleware chain
+//! (`middleware.rs`) come after the quarantine.
 
 mod answer;
+mod auth;
 mod link;
+mod middleware;
 pub mod per_ip;
 mod request;
 pub mod scope;
@@ -30,10 +33,11 @@ pub use request::RequestHead;
 
 use crate::close;
 use crate::config::Limits;
-use crate::plugins::{ConnSlot, Plugin, Registry};
+use crate::plugins::{ConnSlot, Middlewares, Plugin, Registry};
 use crate::routing::{RouteMatch, RouteTable};
 use crate::runtime::bindings::CloseInfo;
 use crate::runtime::connections::{Connections, Entry, Registration};
+use crate::runtime::identity::Identity;
 use crate::runtime::outbox::Outbox;
 use crate::runtime::shard::{ConnectOutcome, Request};
 
@@ -105,6 +109,8 @@ pub struct Admission {
     pub limits: Limits,
     /// What each client address holds and has started (the first step).
     pub per_ip: Arc<per_ip::PerIp>,
+    /// The middleware in force, by name, for the plugins' chains.
+    pub middleware: Arc<Middlewares>,
 }
 
 impl Admission {
@@ -117,10 +123,36 @@ impl Admission {
         head: &RequestHead,
         peer: SocketAddr,
     ) -> Result<(Session, Upgrade), Refusal> {
+        self.admit_as(route, head, peer, None).await
+    }
+
+    /// [`admit`](Self::admit), with the identity given rather than
+    /// established by the authentication steps, which are skipped: the test
+    /// harness's way to connect as a user.
+    pub async fn admit_as(
+        &self,
+        route: RouteMatch<Plugin>,
+        head: &RequestHead,
+        peer: SocketAddr,
+        preset: Option<Identity>,
+    ) -> Result<(Session, Upgrade), Refusal> {
         let per_ip = self.per_ip.admit(peer.ip())?;
         let plugin = route.target;
         check_origin(&plugin, head)?;
         check_quarantine(&plugin)?;
+        // What the authentication steps establish: the token, then the
+        // middleware chain; the harness's preset skips both.
+        let identity = match preset {
+            Some(preset) => Some(preset),
+            None => {
+                let mut identity = auth::check(&plugin, head)?.unwrap_or_default();
+                let (pattern, params) = (route.pattern.as_str(), &route.params);
+                let chain = &self.middleware;
+                middleware::run(chain, &plugin, pattern, params, head, peer, &mut identity).await?;
+                (!identity.is_empty()).then_some(identity)
+            }
+        };
+        let identity: Option<Arc<Identity>> = identity.map(Arc::new);
         let Some(slot) = plugin.admit() else {
             return Err(Refusal::new(
                 Refused::OverCapacity,
@@ -150,6 +182,7 @@ impl Admission {
         let connect = Request::Connect {
             conn: id,
             scope,
+            identity,
             outbox: outbox.clone(),
             reply,
         };

@@ -153,6 +153,9 @@ impl LoadOptions {
                 // One test client, one address: the server's per-address
                 // limits are not the plugin's to test.
                 per_ip: PerIp::off(),
+                // The harness loads one consumer: a chain naming any
+                // middleware answers 503, as a server without it would.
+                middleware: Default::default(),
             },
             logs,
         })

@@ -81,7 +81,11 @@ impl TestPlugin {
             headers: request.headers,
             rest: Vec::new(),
         };
-        match self.admission.admit(route, &head, peer).await {
+        let admitted = self
+            .admission
+            .admit_as(route, &head, peer, request.identity)
+            .await;
+        match admitted {
             Ok((session, upgrade)) => Ok(ConnectResult::Accepted(TestConnection::new(
                 session, upgrade,
             ))),

@@ -2,6 +2,8 @@
 
 use std::net::SocketAddr;
 
+use crate::runtime::identity::Identity;
+
 /// The request a test client makes: path, query, headers, peer address.
 /// `"/echo".into()` is a plain request for `/echo`.
 #[derive(Debug, Clone)]
@@ -14,6 +16,9 @@ pub struct ScopeBuilder {
     pub(super) headers: Vec<(String, String)>,
     /// The peer address the plugin sees.
     pub(super) remote_addr: SocketAddr,
+    /// Who the connection is, given rather than verified; `None` runs the
+    /// plugin's own authentication (its manifest's `[auth]`).
+    pub(super) identity: Option<Identity>,
 }
 
 impl ScopeBuilder {
@@ -29,6 +34,7 @@ impl ScopeBuilder {
             query,
             headers: vec![("host".into(), "wasmsock.test".into())],
             remote_addr: SocketAddr::from(([127, 0, 0, 1], 40000)),
+            identity: None,
         }
     }
 
@@ -58,6 +64,35 @@ impl ScopeBuilder {
     /// The peer address the plugin sees (default 127.0.0.1:40000).
     pub fn remote_addr(mut self, addr: SocketAddr) -> ScopeBuilder {
         self.remote_addr = addr;
+        self
+    }
+}
+
+/// Connecting as someone: what a verified token or a middleware would have
+/// established, given directly so a plugin's handling of users can be
+/// tested without signing tokens. Any of these skips the plugin's `[auth]`.
+impl ScopeBuilder {
+    /// Connect as `subject` (a token's `sub`, `identity.get`'s subject).
+    pub fn user(mut self, subject: impl Into<String>) -> ScopeBuilder {
+        self.identity.get_or_insert_with(Identity::default).subject = Some(subject.into());
+        self
+    }
+
+    /// Connect with these verified claims (a JSON object's text).
+    pub fn claims(mut self, json: impl Into<String>) -> ScopeBuilder {
+        self.identity.get_or_insert_with(Identity::default).claims = Some(json.into());
+        self
+    }
+
+    /// Add a value as a middleware would (`user` also sets the subject).
+    pub fn identity_value(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> ScopeBuilder {
+        self.identity
+            .get_or_insert_with(Identity::default)
+            .add(vec![(name.into(), value.into())]);
         self
     }
 }

@@ -1,16 +1,18 @@
 """``channels.auth``: ``AuthMiddlewareStack`` sets ``scope["user"]``.
 
-There are no Django users or sessions in a plugin, so every connection's
-user is ``AnonymousUser()``, as under Channels for a visitor who has not
-logged in. To authenticate, read a token from ``scope["query_string"]``,
-``scope["headers"]`` or ``scope["cookies"]`` in your own middleware (a
-``BaseMiddleware`` subclass that sets ``scope["user"]``) or in
-``connect()``. ``login`` and ``logout`` need a session store and fail."""
+There are no Django users or sessions in a plugin. ``scope["user"]`` is
+who the host says the connection is: a :class:`User` named by the verified
+token's subject (the manifest's ``[auth]``) or by the ``user`` value a
+middleware plugin added, and ``AnonymousUser()`` otherwise, as under
+Channels for a visitor who has not logged in. ``scope["identity"]`` holds
+the rest (``subject``, ``claims`` parsed from JSON, ``values``). A
+``BaseMiddleware`` subclass of your own may still replace ``scope["user"]``.
+``login`` and ``logout`` need a session store and fail."""
 
 from .middleware import BaseMiddleware
 from .sessions import CookieMiddleware, SessionMiddleware
 
-__all__ = ["AnonymousUser", "AuthMiddleware", "AuthMiddlewareStack", "login", "logout", "get_user"]
+__all__ = ["AnonymousUser", "User", "AuthMiddleware", "AuthMiddlewareStack", "login", "logout", "get_user"]
 
 
 class AnonymousUser:
@@ -33,6 +35,40 @@ class AnonymousUser:
 
     def __hash__(self):
         return 1
+
+    def get_username(self):
+        return self.username
+
+
+class User:
+    """A connection's authenticated user, as much of Django's ``User`` as
+    consumer code reads: ``username`` (and ``pk``, ``id``) is the identity's
+    subject; ``claims`` the verified token's claims (a dict, empty when the
+    name came from a middleware)."""
+
+    is_staff = False
+    is_superuser = False
+    is_active = True
+    is_anonymous = False
+    is_authenticated = True
+
+    def __init__(self, username, claims=None):
+        self.username = username
+        self.pk = username
+        self.id = username
+        self.claims = claims or {}
+
+    def __str__(self):
+        return self.username
+
+    def __repr__(self):
+        return f"<User: {self.username}>"
+
+    def __eq__(self, other):
+        return isinstance(other, User) and other.username == self.username
+
+    def __hash__(self):
+        return hash(self.username)
 
     def get_username(self):
         return self.username

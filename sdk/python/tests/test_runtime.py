@@ -11,6 +11,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from asgiref.sync import async_to_sync, sync_to_async  # noqa: E402
+from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.exceptions import DenyConnection  # noqa: E402
 from channels.generic.websocket import (  # noqa: E402
     AsyncJsonWebsocketConsumer,
@@ -122,8 +123,16 @@ class Room(WebsocketConsumer):
         self.send(text_data=event["text"])
 
 
+class Who(WebsocketConsumer):
+    def connect(self):
+        self.accept()
+        user = self.scope["user"]
+        self.send(text_data=f"{user.is_authenticated} {user.is_anonymous} {user.username!r} {user.pk!r}")
+
+
 APP = URLRouter(
     [
+        path("who/", AuthMiddlewareStack(URLRouter([path("", Who.as_asgi())]))),
         path("echo/", Echo.as_asgi()),
         path("refuse/<str:how>/", Refuser.as_asgi()),
         path("json/", Json.as_asgi()),
@@ -151,6 +160,19 @@ class Base(unittest.TestCase):
         conn = self.next
         result = self.rt.on_connect(conn, path, "a=1", list(headers), [("k", "v")], [], "127.0.0.1:5000")
         return conn, result
+
+    def test_identity_is_scope_user(self):
+        self.next += 1
+        who = ("ada", '{"sub": "ada", "team": "blue"}', [("role", "admin")])
+        self.rt.on_connect(self.next, "/who/", "", [], [], [], "127.0.0.1:5000", (), who)
+        self.assertEqual(self.host.calls[-1], ("send", self.next, "True False 'ada' 'ada'"))
+        link = self.rt.links[self.next]
+        ident = link.consumer.scope["identity"]
+        self.assertEqual(ident["claims"]["team"], "blue")
+        self.assertEqual(ident["values"], [("role", "admin")])
+        self.assertEqual(link.consumer.scope["user"].claims["sub"], "ada")
+        conn, _ = self.connect("/who/")
+        self.assertEqual(self.host.calls[-1], ("send", conn, "False True '' None"))
 
     def refused(self, path):
         with self.assertRaises(runtime.Refuse) as caught:

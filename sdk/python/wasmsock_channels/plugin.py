@@ -16,7 +16,7 @@ import sys
 
 from componentize_py_types import Err
 from wit_world import exports
-from wit_world.imports import channel, connection, groups, log, types
+from wit_world.imports import channel, connection, groups, identity, log, types
 
 import _wasmsock_plugin as _config
 
@@ -166,6 +166,11 @@ class Handler(exports.Handler):
 
     def on_connect(self, conn, scope):
         try:
+            try:
+                who = identity.get(conn)
+                who = (who.subject, who.claims, who.values)
+            except Err:
+                who = None
             accepted = RUNTIME.on_connect(
                 conn,
                 scope.path,
@@ -175,6 +180,7 @@ class Handler(exports.Handler):
                 scope.subprotocols,
                 scope.remote_addr,
                 scope.params,
+                who,
             )
         except _runtime.Refuse as r:
             raise Err(types.Reject(status=r.status, headers=[], body=r.body))

@@ -30,7 +30,7 @@ from channels.layers import get_channel_layer
 from channels.routing import NoRoute
 
 from . import aio
-from .scope import build_scope
+from .scope import add_identity, build_scope
 
 __all__ = ["HostError", "Refuse", "Runtime", "current", "install"]
 
@@ -214,10 +214,13 @@ class Runtime:
 
     # --- the host's callbacks ---------------------------------------------
 
-    def on_connect(self, conn, path, query, headers, cookies, subprotocols, remote_addr, params=()):
+    def on_connect(self, conn, path, query, headers, cookies, subprotocols, remote_addr, params=(), identity=None):
         """Route the connection, create its consumer and run ``connect``.
-        Returns :class:`Accepted` or raises :class:`Refuse`."""
+        ``identity`` is ``(subject, claims_json, values)`` from the host, or
+        ``None`` for an anonymous connection. Returns :class:`Accepted` or
+        raises :class:`Refuse`."""
         scope = build_scope(path, query, headers, cookies, subprotocols, remote_addr)
+        add_identity(scope, *(identity or ()))
         try:
             app, scope = self._route(scope, params)
         except NoRoute as e:

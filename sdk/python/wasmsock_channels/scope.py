@@ -8,13 +8,20 @@ lower-case ``(name, value)`` byte pairs), ``client`` and ``server``
 (``[host, port]``), ``subprotocols``, ``cookies`` (a dict) and, after
 routing, ``url_route`` (``{"args": (), "kwargs": {...}}``).
 
+``user`` and ``identity`` come from the host's ``identity`` import
+(:func:`add_identity`): who the handshake established the connection is.
+
 ``server`` comes from the ``Host`` header the client sent (the host gives
 plugins no listening address); ``None`` when there is none.
 """
 
+import json
 from urllib.parse import unquote
 
-__all__ = ["build_scope", "split_host_port"]
+# At the top: a plugin holds only the modules imported while it was built.
+from channels.auth import AnonymousUser, User
+
+__all__ = ["add_identity", "build_scope", "split_host_port"]
 
 
 def split_host_port(text, default_port=None):
@@ -58,3 +65,18 @@ def build_scope(path, query, headers, cookies, subprotocols, remote_addr):
         "cookies": dict(cookies),
         "extensions": {},
     }
+
+
+def add_identity(scope, subject=None, claims=None, values=()):
+    """Set ``scope["user"]`` (a ``User`` named by ``subject``, or
+    ``AnonymousUser()``) and ``scope["identity"]`` (``subject``, ``claims``
+    parsed from their JSON text, ``values`` as a list of pairs)."""
+    parsed = None
+    if claims is not None:
+        try:
+            parsed = json.loads(claims)
+        except ValueError:
+            parsed = None
+    scope["identity"] = {"subject": subject, "claims": parsed, "values": [tuple(v) for v in values]}
+    scope["user"] = User(subject, parsed) if subject is not None else AnonymousUser()
+    return scope

@@ -47,7 +47,7 @@ macro_rules! __export_consumer {
             impl $crate::bindings::exports::wasmsock::plugin::handler::Guest for WasmsockExport {
                 fn on_connect(
                     conn: $crate::ConnectionId,
-                    scope: $crate::Scope,
+                    scope: $crate::RawScope,
                 ) -> ::core::result::Result<$crate::Accept, $crate::Reject> {
                     $crate::__private::on_connect::<$ty, $keep>(&STATES, conn, scope)
                 }
@@ -133,7 +133,9 @@ pub mod __private {
     use std::collections::HashMap;
     use std::thread::LocalKey;
 
-    use crate::{Accept, CloseInfo, Connection, ConnectionId, Consumer, Message, Reject, Scope};
+    use crate::{
+        Accept, CloseInfo, Connection, ConnectionId, Consumer, Message, RawScope, Reject, Scope,
+    };
 
     #[cfg(feature = "adopt")]
     pub use crate::adopt::{on_adopt, Attach};
@@ -184,8 +186,9 @@ pub mod __private {
     pub fn on_connect<T: Consumer, K: Keep<T>>(
         states: &'static States<T>,
         id: ConnectionId,
-        scope: Scope,
+        scope: RawScope,
     ) -> Result<Accept, Reject> {
+        let scope = Scope::new(id, scope);
         let conn = Connection::new(id);
         let value = T::connect(&conn, &scope)?;
         let accept = value.accept(&scope);

@@ -62,7 +62,9 @@
 //! - `export.rs`: [`export_consumer!`], the WIT `handler` export and
 //!   per-connection state map it declares in the plugin's crate, and the
 //!   functions it calls here.
-//! - `scope.rs`: [`Scope`], what `connect` is told, with lookups by name.
+//! - `scope.rs`: [`Scope`], what `connect` is told, with lookups by name,
+//!   and who the connection is ([`Scope::user`], [`Scope::claims`],
+//!   [`Scope::identity_value`], asked of the host's `identity` on first use).
 //! - `message.rs`: [`Message`], text or binary, with readers for either.
 //! - `connection.rs`: [`Connection`], `send` and `close` on one connection,
 //!   [`ConnectionId`] and [`SendError`].
@@ -111,7 +113,7 @@ pub use groups::GroupError;
 #[cfg(feature = "json")]
 pub use json::JsonError;
 pub use message::Message;
-pub use scope::Scope;
+pub use scope::{RawScope, Scope};
 
 // What export_consumer! expands to calls, as `$crate::__private::..`.
 #[doc(hidden)]

@@ -114,6 +114,8 @@ class ScopeReport(WebsocketConsumer):
                     "server": scope["server"],
                     "subprotocols": scope["subprotocols"],
                     "user": str(scope.get("user")),
+                    "is_authenticated": scope["user"].is_authenticated,
+                    "identity": scope.get("identity"),
                     "channel_name": self.channel_name,
                 }
             )

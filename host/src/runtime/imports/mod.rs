@@ -6,6 +6,7 @@ mod channel;
 mod config;
 mod connection;
 mod groups;
+mod identity;
 mod log;
 mod timers;
 

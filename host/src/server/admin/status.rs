@@ -29,6 +29,9 @@ pub struct Status {
     pub rss_bytes: u64,
     /// The current version of each loaded plugin.
     pub plugins: BTreeMap<String, PluginStatus>,
+    /// The middleware in force (components that export
+    /// `middleware-handler`), apart from the plugins that serve routes.
+    pub middleware: BTreeMap<String, MiddlewareStatus>,
     /// Why each plugin file that is not served was refused.
     pub refused: BTreeMap<String, String>,
     /// Group traffic and the channel layer.
@@ -106,6 +109,9 @@ pub struct PluginStatus {
     pub routes: Vec<String>,
     /// `shared` or `per-connection`.
     pub instance: &'static str,
+    /// How connections must authenticate: `jwt` (its `[auth]`) or `none`.
+    /// Never the key.
+    pub auth: &'static str,
     /// Connections held by all its versions.
     pub connections: usize,
     /// True if it exports `adopt-handler` (takes connections over).
@@ -132,6 +138,19 @@ pub struct PluginStatus {
     pub event_drops: u64,
     /// The quarantine in force, if any.
     pub quarantine: Option<QuarantineStatus>,
+}
+
+/// One middleware in force.
+#[derive(Debug, Serialize)]
+pub struct MiddlewareStatus {
+    /// Load counter of this name.
+    pub version: u64,
+    /// SHA-256 of the `.wasm`, hex.
+    pub sha256: String,
+    /// Handshakes this version was asked about.
+    pub calls: u64,
+    /// Its failed calls (traps, deadlines, memory cap, instantiation).
+    pub failures: u64,
 }
 
 /// One live version of a plugin.
@@ -190,6 +209,11 @@ pub fn status(registry: &Registry, stats: &Stats) -> Status {
                 sha256: p.hash.clone(),
                 routes: p.manifest.routes.iter().map(|r| r.to_string()).collect(),
                 instance: instance_mode(&p.manifest),
+                auth: if p.manifest.auth.is_some() {
+                    "jwt"
+                } else {
+                    "none"
+                },
                 connections: p.connections(),
                 adopts: p.adopts(),
                 on_reload: p.reload_mode().as_str(),
@@ -234,6 +258,20 @@ pub fn status(registry: &Registry, stats: &Stats) -> Status {
             }
         },
         plugins,
+        middleware: registry
+            .middleware()
+            .all()
+            .into_iter()
+            .map(|m| {
+                let status = MiddlewareStatus {
+                    version: m.version,
+                    sha256: m.hash.clone(),
+                    calls: m.calls(),
+                    failures: m.failures(),
+                };
+                (m.name.to_string(), status)
+            })
+            .collect(),
         refused: registry.errors(),
         layer: {
             let c = registry.connections();

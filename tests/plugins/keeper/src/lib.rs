@@ -6,6 +6,7 @@
 //!   connection's messages since it connected (across versions);
 //! - text `trap` panics (a trap in on-message), `spin` loops until the CPU
 //!   budget stops it, `grow` allocates until the memory cap stops it;
+//! - text `who` answers the identity's subject (`Ok(Some(..))`, `Ok(None)`);
 //! - text `big` tries to attach more than the cap allows and answers the
 //!   result; `get` answers the attachment as the host keeps it;
 //! - `on-adopt` takes the count from the attachment and answers true,
@@ -28,7 +29,7 @@ use exports::wasmsock::plugin::event_handler::Guest as EventGuest;
 use exports::wasmsock::plugin::handler::Guest;
 use exports::wasmsock::plugin::timer_handler::Guest as TimerGuest;
 use wasmsock::plugin::types::{Accept, CloseInfo, ConnectionId, Message, Reject, Scope};
-use wasmsock::plugin::{attachment, config, connection, log, timers};
+use wasmsock::plugin::{attachment, config, connection, identity, log, timers};
 
 thread_local! {
     static COUNTS: RefCell<HashMap<ConnectionId, u64>> = RefCell::new(HashMap::new());
@@ -92,6 +93,10 @@ impl Guest for Keeper {
                     _ => "bad timer command".to_string(),
                 };
                 reply(conn, answer);
+            }
+            "who" => {
+                let r = identity::get(conn).map(|i| i.subject);
+                reply(conn, format!("{r:?}"));
             }
             "get" => {
                 let r = attachment::get(conn).map(|b| String::from_utf8_lossy(&b).into_owned());

@@ -10,6 +10,8 @@
 //! - text `send-to ID` tries to send to connection ID and answers the result;
 //! - text `bad-close CODE` tries an invalid close and answers the result;
 //! - text `trap` panics (a trap in on-message);
+//! - text `identity` answers the connection's identity as
+//!   `subject=S;name=value;...` (`-`: no subject);
 //! - text `join G`, `leave G`, `count G`, `members G`, `address`,
 //!   `bcast G TEXT` (to every member) and `bcast-others G TEXT` (every member
 //!   but the sender) call the `groups` interface and answer the result
@@ -88,6 +90,15 @@ impl Guest for Probe {
                 SCOPES.with(|s| s.borrow().get(&conn).cloned().unwrap_or_default())
             }
             Message::Text(t) if t == "trap" => panic!("probe asked to trap"),
+            Message::Text(t) if t == "identity" => match wasmsock::plugin::identity::get(conn) {
+                Ok(id) => {
+                    let mut parts =
+                        vec![format!("subject={}", id.subject.as_deref().unwrap_or("-"))];
+                    parts.extend(id.values.iter().map(|(k, v)| format!("{k}={v}")));
+                    parts.join(";")
+                }
+                Err(e) => format!("identity failed: {e:?}"),
+            },
             Message::Text(t) if t == "log-enabled" => {
                 use log::Level;
                 [
