@@ -191,50 +191,51 @@ fn bad_pairs_are_refused_at_start_naming_the_file() {
     let dir = plugins_dir();
     let certs = tempfile::tempdir().expect("temp dir");
     let (one, other) = (new_pair(), new_pair());
-
-    // The key of another certificate.
-    let (cert, key) = write_pair(certs.path(), &one.cert_pem, &other.key_pem);
-    let err = fails_to_start(
-        dir.path(),
-        &["--tls-cert", text(&cert), "--tls-key", text(&key)],
-    );
-    assert!(
-        err.contains(text(&key))
-            && err.contains(text(&cert))
-            && err.contains("does not match the certificate"),
-        "{err}"
-    );
-
-    // A file that is not there.
     let absent = certs.path().join("absent.pem");
-    let err = fails_to_start(
-        dir.path(),
-        &["--tls-cert", text(&absent), "--tls-key", text(&key)],
-    );
-    assert!(
-        err.contains(text(&absent)) && err.contains("cannot read the TLS certificate"),
-        "{err}"
-    );
-
-    // A key where the certificate should be, and the reverse.
-    let (cert, key) = write_pair(certs.path(), &one.key_pem, &one.key_pem);
-    let err = fails_to_start(
-        dir.path(),
-        &["--tls-cert", text(&cert), "--tls-key", text(&key)],
-    );
-    assert!(
-        err.contains(text(&cert)) && err.contains("no certificate found"),
-        "{err}"
-    );
-    let (cert, key) = write_pair(certs.path(), &one.cert_pem, &one.cert_pem);
-    let err = fails_to_start(
-        dir.path(),
-        &["--tls-cert", text(&cert), "--tls-key", text(&key)],
-    );
-    assert!(
-        err.contains(text(&key)) && err.contains("no private key found"),
-        "{err}"
-    );
+    // (certificate PEM, key PEM, use the absent file as the certificate,
+    // what the error must say besides the file).
+    let cases = [
+        // The key of another certificate.
+        (
+            &one.cert_pem,
+            &other.key_pem,
+            false,
+            "does not match the certificate",
+        ),
+        // A file that is not there.
+        (
+            &one.cert_pem,
+            &one.key_pem,
+            true,
+            "cannot read the TLS certificate",
+        ),
+        // A key where the certificate should be, and the reverse.
+        (&one.key_pem, &one.key_pem, false, "no certificate found"),
+        (&one.cert_pem, &one.cert_pem, false, "no private key found"),
+    ];
+    for (cert_pem, key_pem, cert_absent, says) in cases {
+        let (mut cert, key) = write_pair(certs.path(), cert_pem, key_pem);
+        if cert_absent {
+            cert = absent.clone();
+        }
+        let err = fails_to_start(
+            dir.path(),
+            &["--tls-cert", text(&cert), "--tls-key", text(&key)],
+        );
+        // The file at fault: the certificate unless only the key is wrong.
+        let named = if says == "no private key found" {
+            &key
+        } else {
+            &cert
+        };
+        assert!(
+            err.contains(text(named)) && err.contains(says),
+            "{says}: {err}"
+        );
+        if says == "does not match the certificate" {
+            assert!(err.contains(text(&key)), "the key is named too: {err}");
+        }
+    }
 }
 
 #[tokio::test]
