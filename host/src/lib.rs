@@ -90,6 +90,7 @@ pub mod internals {
     pub use crate::runtime::shard::{spawn, ConnectOutcome, Request, ShardSpec};
     pub use crate::runtime::state::{ConnMap, HostState, Served};
     pub use crate::runtime::timers::Timers;
+    pub use crate::runtime::version::VersionBase;
     pub use crate::server::handshake::{parse_head, HeadError};
     pub use crate::session::scope::{build as build_scope, cookies, subprotocols};
     pub use crate::session::RequestHead;

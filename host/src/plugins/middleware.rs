@@ -44,7 +44,7 @@ impl Middleware {
     pub fn start(loaded: LoadedMiddleware, manifest: Manifest, version: u64) -> Middleware {
         let handle = middleware::spawn(loaded.spec.clone(), Some(loaded.first));
         Middleware {
-            name: loaded.spec.name.clone(),
+            name: loaded.spec.base.name.clone(),
             version,
             hash: loaded.hash,
             size: loaded.size,
