@@ -5,28 +5,22 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::MaybeTlsStream;
 
-use crate::support::{install, plugins_dir, roundtrip, server_binary, TestServer, Ws};
+use crate::support::{
+    exit_of, get, install, plugins_dir, roundtrip, serve_command, TestServer, Ws,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 
 /// A token of the accepted form.
 const TOKEN: &str = "test-admin-token-0123456789abcdef";
-
-fn server_with(dir: &Path, config: &str) -> TestServer {
-    let cfg = dir.join("server.toml");
-    std::fs::write(&cfg, config).expect("config");
-    TestServer::start(dir, &["--config", cfg.to_str().expect("utf-8")])
-}
 
 /// A WebSocket handshake to `path` from the loopback address `127.0.0.N`.
 async fn connect_from(server: &TestServer, n: u8, path: &str) -> Result<Ws, WsError> {
@@ -78,12 +72,8 @@ fn too_many(result: Result<Ws, WsError>) -> (u64, String) {
 
 /// `wasmsock_handshake_rejections_total{reason="REASON"}` (0 if absent).
 async fn rejections(server: &TestServer, reason: &str) -> f64 {
-    let (code, body) = server.admin_get("/metrics").await;
-    assert_eq!(code, 200, "/metrics answered {code}");
     let series = format!("wasmsock_handshake_rejections_total{{reason=\"{reason}\"}}");
-    body.lines()
-        .find_map(|l| l.strip_prefix(&series)?.trim().parse().ok())
-        .unwrap_or(0.0)
+    server.metric(&series).await
 }
 
 #[tokio::test]
@@ -95,7 +85,7 @@ async fn connections_past_the_per_address_cap_get_429_and_others_do_not() {
         "allowed_origins = [\"https://ok.example\"]\n",
     )
     .expect("manifest");
-    let server = server_with(
+    let server = TestServer::with_config(
         dir.path(),
         "[limits]\nmax_connections_per_ip = 3\nhandshake_rate_per_ip = 0\n",
     );
@@ -166,7 +156,7 @@ async fn connections_past_the_per_address_cap_get_429_and_others_do_not() {
 async fn handshakes_past_the_per_address_rate_get_429_until_the_bucket_refills() {
     let dir = plugins_dir();
     install(dir.path(), "echo", "echo");
-    let server = server_with(
+    let server = TestServer::with_config(
         dir.path(),
         "[limits]\nmax_connections_per_ip = 0\nhandshake_rate_per_ip = 5\n\
          handshake_burst_per_ip = 5\n",
@@ -211,29 +201,18 @@ async fn handshakes_past_the_per_address_rate_get_429_until_the_bucket_refills()
     assert_eq!(rejections(&server, "per_ip_connections").await, 0.0);
 }
 
-/// A raw admin request with extra header lines; returns status, the head
-/// and the body.
-async fn admin(addr: &str, path: &str, headers: &[&str]) -> (u16, String, String) {
-    let mut s = TcpStream::connect(addr).await.expect("connect admin");
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n");
-    for h in headers {
-        req.push_str(h);
-        req.push_str("\r\n");
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
-        .await
-        .expect("admin answers within 5 s")
-        .expect("read");
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let code = text
-        .get(9..12)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("bad admin answer {text:?}"));
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    (code, head.to_ascii_lowercase(), body.to_string())
+/// A raw admin request with extra headers; returns status, the head (in
+/// lower case) and the body.
+async fn admin(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
+    let answer = get(addr, path, headers).await;
+    let code = answer
+        .status()
+        .unwrap_or_else(|| panic!("bad admin answer {:?}", answer.text));
+    (
+        code,
+        answer.head().to_ascii_lowercase(),
+        answer.body().to_string(),
+    )
 }
 
 #[tokio::test]
@@ -242,9 +221,9 @@ async fn the_admin_token_guards_every_page_but_the_probes() {
     install(dir.path(), "echo", "echo");
     // From a file, with the newline an editor leaves: trimmed.
     std::fs::write(dir.path().join("admin.token"), format!("{TOKEN}\n")).expect("token file");
-    let server = server_with(dir.path(), "admin_token_file = \"admin.token\"\n");
+    let server = TestServer::with_config(dir.path(), "admin_token_file = \"admin.token\"\n");
     let at = server.admin.as_str();
-    let bearer = format!("Authorization: Bearer {TOKEN}");
+    let bearer = format!("Bearer {TOKEN}");
     for path in ["/status", "/metrics", "/events", "/"] {
         let (code, head, body) = admin(at, path, &[]).await;
         assert_eq!(code, 401, "{path} without the token: {body}");
@@ -253,11 +232,11 @@ async fn the_admin_token_guards_every_page_but_the_probes() {
         let wrong = admin(
             at,
             path,
-            &["Authorization: Bearer not-the-token-0123456789"],
+            &[("Authorization", "Bearer not-the-token-0123456789")],
         )
         .await;
         assert_eq!(wrong.0, 401, "{path} with a wrong token");
-        let (code, _, body) = admin(at, path, &[&bearer]).await;
+        let (code, _, body) = admin(at, path, &[("Authorization", &bearer)]).await;
         assert_eq!(code, 200, "{path} with the token: {body}");
     }
     for probe in ["/healthz", "/readyz"] {
@@ -274,13 +253,13 @@ async fn the_admin_token_guards_every_page_but_the_probes() {
         .find_map(|l| l.strip_prefix("set-cookie: "))
         .unwrap_or_else(|| panic!("no cookie set: {head}"));
     assert!(cookie.contains("httponly") && cookie.contains("samesite=strict"));
-    let sent = format!("Cookie: wasmsock_admin={TOKEN}");
-    let (code, head, page) = admin(at, "/", &[&sent]).await;
+    let sent = format!("wasmsock_admin={TOKEN}");
+    let (code, head, page) = admin(at, "/", &[("Cookie", &sent)]).await;
     assert_eq!(code, 200, "the console with its cookie");
     assert!(head.contains("text/html") && page.contains("<html"));
     for path in ["/status", "/events", "/console.js"] {
         assert_eq!(
-            admin(at, path, &[&sent]).await.0,
+            admin(at, path, &[("Cookie", &sent)]).await.0,
             200,
             "{path} with the cookie"
         );
@@ -294,43 +273,17 @@ async fn the_admin_token_guards_every_page_but_the_probes() {
 
 /// Start `wasmsock serve` with `args` and `env`; returns the child.
 fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
-    let mut cmd = Command::new(server_binary());
-    cmd.arg("serve")
-        .arg("--plugins")
-        .arg(dir)
-        .arg("--no-cache")
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .env_remove("WASMSOCK_ADMIN_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut cmd = serve_command(dir, args);
     for (k, v) in env {
         cmd.env(k, v);
     }
     cmd.spawn().expect("run wasmsock")
 }
 
-/// Wait (bounded) for `child` to exit; returns its status and stderr.
-fn exit_of(mut child: std::process::Child) -> (std::process::ExitStatus, String) {
-    let start = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("wasmsock kept running instead of refusing to start");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("output");
-    (
-        out.status,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn an_admin_listener_beyond_loopback_needs_a_token() {
     let dir = plugins_dir();
-    let (status, err) = exit_of(spawn(dir.path(), &["--admin", "0.0.0.0:0"], &[]));
+    let (status, _, err) = exit_of(spawn(dir.path(), &["--admin", "0.0.0.0:0"], &[]));
     assert!(!status.success(), "started without a token");
     assert!(
         err.contains("--admin") && err.contains("not on loopback") && err.contains("admin_token"),
@@ -368,13 +321,13 @@ async fn with_a_token_from_the_environment_it_listens_beyond_loopback() {
         .map(str::to_owned);
     let Some(port) = port else {
         let _ = child.kill();
-        let (_, err) = exit_of(child);
+        let (_, _, err) = exit_of(child);
         panic!("did not start: stdout {lines:?}; stderr:\n{err}");
     };
     let at = format!("127.0.0.1:{port}");
-    let bearer = format!("Authorization: Bearer {TOKEN}");
+    let bearer = format!("Bearer {TOKEN}");
     let unauthorized = admin(&at, "/status", &[]).await.0;
-    let authorized = admin(&at, "/status", &[&bearer]).await.0;
+    let authorized = admin(&at, "/status", &[("Authorization", &bearer)]).await.0;
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!((unauthorized, authorized), (401, 200));
@@ -421,13 +374,17 @@ fn bad_per_address_and_token_settings_name_their_key() {
     ];
     for (text, needles) in cases {
         std::fs::write(&cfg, text).expect("write config");
-        let (status, err) = exit_of(spawn(dir.path(), &["--config", &cfg_arg], &[]));
+        let (status, _, err) = exit_of(spawn(
+            dir.path(),
+            &["--listen", "127.0.0.1:0", "--config", &cfg_arg],
+            &[],
+        ));
         assert!(!status.success(), "{text:?} was accepted");
         for needle in *needles {
             assert!(err.contains(needle), "{text:?}: {needle:?} not in {err}");
         }
     }
-    let (status, err) = exit_of(spawn(
+    let (status, _, err) = exit_of(spawn(
         dir.path(),
         &["--admin", "127.0.0.1:0"],
         &[("WASMSOCK_ADMIN_TOKEN", "")],

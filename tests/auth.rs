@@ -8,13 +8,9 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::support::{atomic_write, install, plugins_dir, recv, root, TestServer};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-use crate::support::{install, plugins_dir, recv, root, TestServer};
 
 const SECRET: &str = "a-test-secret-of-at-least-32-bytes!!";
 
@@ -55,43 +51,23 @@ fn whoami(dir: &Path, name: &str, manifest: &str) {
 
 /// Connect with `extra` request headers and read what whoami says.
 async fn identity_of(server: &TestServer, path: &str, headers: &[(&str, &str)]) -> Value {
-    let mut req = server.url(path).into_client_request().expect("request");
-    for (n, v) in headers {
-        let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(n.as_bytes())
-            .expect("header name");
-        req.headers_mut()
-            .insert(name, v.parse().expect("header value"));
-    }
-    let (mut ws, _) = match tokio_tungstenite::connect_async(req).await {
-        Ok(ok) => ok,
+    let mut ws = match server.connect_with(path, headers).await {
+        Ok(ws) => ws,
         Err(e) => panic!("connect {path}: {e}; log:\n{}", server.logs()),
     };
     let text = recv(&mut ws).await.into_text().expect("text");
     serde_json::from_str(&text).expect("whoami sends JSON")
 }
 
-/// A raw upgrade request; returns the status, the head and the body, read
-/// until the server closes.
+/// A raw upgrade request; returns the status (0 without a status line),
+/// the head and the body, read until the server closes.
 async fn raw(server: &TestServer, target: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
-    let mut s = TcpStream::connect(&server.addr).await.expect("connect");
-    let mut req = format!(
-        "GET {target} HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-    );
-    for (n, v) in headers {
-        req.push_str(&format!("{n}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).await.expect("write request");
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
-        .await
-        .expect("the server answers and closes within 5 s")
-        .expect("read answer");
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let code = head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (code, head.to_string(), body.to_string())
+    let answer = server.upgrade_raw(target, headers).await;
+    (
+        answer.status().unwrap_or(0),
+        answer.head().to_string(),
+        answer.body().to_string(),
+    )
 }
 
 /// `wasmsock_auth_failures_total{plugin, reason}`, 0 when absent.
@@ -456,9 +432,7 @@ async fn the_identity_moves_with_a_connection_to_the_new_version() {
         "Ok(Some(\"ada\"))"
     );
 
-    let tmp = dir.path().join(".keeper.toml.tmp");
-    std::fs::write(&tmp, manifest(2)).expect("manifest");
-    std::fs::rename(&tmp, dir.path().join("keeper.toml")).expect("rename");
+    atomic_write(dir.path(), "keeper.toml", manifest(2).as_bytes());
     server
         .wait_log("plugin `keeper` (version 2)", Duration::from_secs(20))
         .await;
@@ -526,7 +500,7 @@ fn a_bad_auth_table_stops_the_server_at_start_naming_file_key_and_reason() {
         ),
     ] {
         std::fs::write(dir.path().join("who.toml"), &text).expect("manifest");
-        let err = crate::config_errors::fails_to_start(dir.path(), &[]);
+        let err = crate::support::fails_to_start(dir.path(), &[]);
         for w in words {
             assert!(
                 err.contains(w),
@@ -548,9 +522,11 @@ async fn a_bad_key_on_reload_keeps_the_old_version_serving() {
     let path = format!("/who?token={token}");
     assert_eq!(identity_of(&server, &path, &[]).await["user"], "ada");
 
-    let tmp = dir.path().join(".who.toml.tmp");
-    std::fs::write(&tmp, "[auth]\njwt_public_key = \"gone.pem\"\n").expect("manifest");
-    std::fs::rename(&tmp, dir.path().join("who.toml")).expect("rename");
+    atomic_write(
+        dir.path(),
+        "who.toml",
+        "[auth]\njwt_public_key = \"gone.pem\"\n".as_bytes(),
+    );
     server.wait_log("gone.pem", Duration::from_secs(20)).await;
     assert!(
         server.logs().contains("the previous version keeps serving"),

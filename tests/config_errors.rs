@@ -3,53 +3,11 @@
 //! running is refused and the previous state keeps serving.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::{install, plugins_dir, roundtrip, TestServer};
+use crate::support::{fails_to_start, install, plugins_dir, roundtrip, TestServer};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// Run `wasmsock serve` expecting it to exit with an error; returns stderr.
-/// `--listen 127.0.0.1:0` is added unless `extra` names a listen address.
-/// (Also used by `tls`, for pairs refused at start.)
-pub(crate) fn fails_to_start(dir: &Path, extra: &[&str]) -> String {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmsock"));
-    cmd.arg("serve")
-        .arg("--plugins")
-        .arg(dir)
-        .arg("--no-cache")
-        .args(extra);
-    if !extra.contains(&"--listen") && !extra.contains(&"--config") {
-        cmd.args(["--listen", "127.0.0.1:0"]);
-    }
-    let mut child = cmd
-        .env("RUST_BACKTRACE", "0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run wasmsock");
-    let start = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("wasmsock {extra:?} kept running instead of refusing to start");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("output");
-    assert!(
-        !out.status.success(),
-        "expected failure; stdout {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    assert!(
-        out.stdout.is_empty(),
-        "nothing was listened on: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 #[test]
 fn bad_server_config_files_name_file_key_and_expectation() {

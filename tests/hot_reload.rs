@@ -2,20 +2,11 @@
 //! and every kind of broken file refused with a clear log line while the
 //! previous version keeps serving.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::support::{fixture, install, plugins_dir, roundtrip, wasm, TestServer};
+use crate::support::{atomic_write, fixture, install, plugins_dir, roundtrip, wasm, TestServer};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// Write `bytes` to `dir/name` the way `mv` does: a temporary file, then an
-/// atomic rename over the target.
-fn atomic_write(dir: &Path, name: &str, bytes: &[u8]) {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, bytes).expect("write temp");
-    std::fs::rename(&tmp, dir.join(name)).expect("rename");
-}
 
 #[tokio::test]
 async fn add_replace_and_remove_without_restart() {

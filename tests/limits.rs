@@ -1,7 +1,6 @@
 //! Connection limits (HTTP 503 before the upgrade), keepalive pings that
 //! find dead peers, and the idle timeout.
 
-use std::path::Path;
 use std::time::Duration;
 
 use crate::support::{closed, install, plugins_dir, roundtrip, TestServer};
@@ -9,17 +8,11 @@ use futures_util::StreamExt;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn server_with(dir: &Path, config: &str) -> TestServer {
-    let cfg = dir.join("server.toml");
-    std::fs::write(&cfg, config).expect("config");
-    TestServer::start(dir, &["--config", cfg.to_str().expect("utf-8")])
-}
-
 #[tokio::test]
 async fn server_connection_limit_answers_503_and_frees_on_close() {
     let dir = plugins_dir();
     install(dir.path(), "echo", "echo");
-    let server = server_with(dir.path(), "[limits]\nmax_connections = 2\n");
+    let server = TestServer::with_config(dir.path(), "[limits]\nmax_connections = 2\n");
     let mut a = server.connect("/echo").await;
     let _b = server.connect("/echo").await;
     let (status, body, _) = server.refused("/echo").await;
@@ -77,7 +70,7 @@ async fn plugin_connection_limit_is_its_own() {
 async fn pings_keep_live_peers_and_drop_dead_ones() {
     let dir = plugins_dir();
     install(dir.path(), "probe", "probe");
-    let server = server_with(
+    let server = TestServer::with_config(
         dir.path(),
         "[limits]\nping_interval_ms = 100\nping_timeout_ms = 200\n",
     );
@@ -116,7 +109,7 @@ async fn pings_keep_live_peers_and_drop_dead_ones() {
 async fn idle_connections_are_closed_when_asked() {
     let dir = plugins_dir();
     install(dir.path(), "probe", "probe");
-    let server = server_with(
+    let server = TestServer::with_config(
         dir.path(),
         "[limits]\nidle_timeout_ms = 300\nping_interval_ms = 0\n",
     );
@@ -143,7 +136,7 @@ async fn idle_connections_are_closed_when_asked() {
 async fn the_idle_timeout_restarts_with_every_message() {
     let dir = plugins_dir();
     install(dir.path(), "probe", "probe");
-    let server = server_with(
+    let server = TestServer::with_config(
         dir.path(),
         "[limits]\nidle_timeout_ms = 400\nping_interval_ms = 0\n",
     );

@@ -10,16 +10,11 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::support::{closed, install, plugins_dir, raise_fd_limit, roundtrip, wasm, TestServer};
+use crate::support::{
+    atomic_write, closed, install, plugins_dir, raise_fd_limit, roundtrip, wasm, TestServer,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// Write `text` to `dir/name` atomically (a temporary file, then a rename).
-fn write(dir: &std::path::Path, name: &str, bytes: &[u8]) {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, bytes).expect("write temp");
-    std::fs::rename(&tmp, dir.join(name)).expect("rename");
-}
 
 /// `component` with a custom section appended: the same behaviour in a file
 /// with another hash, as a rebuild gives.
@@ -44,15 +39,6 @@ fn rebuilt(component: &[u8], stamp: &str) -> Vec<u8> {
     out
 }
 
-/// The value of a metric line `name{labels}` in `/metrics` (0 if absent).
-async fn metric(server: &TestServer, series: &str) -> f64 {
-    let (code, body) = server.admin_get("/metrics").await;
-    assert_eq!(code, 200, "/metrics answered {code}");
-    body.lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// Parse keeper's answer `V:N:TEXT`.
 fn parse(answer: &str) -> (u64, u64, String) {
     let mut parts = answer.splitn(3, ':');
@@ -74,8 +60,8 @@ async fn open_connections_move_to_each_new_version_with_their_state() {
     raise_fd_limit();
     let dir = plugins_dir();
     let keeper = std::fs::read(wasm("keeper")).expect("keeper.wasm");
-    write(dir.path(), "keeper.toml", &keeper_manifest(1, ""));
-    write(dir.path(), "keeper.wasm", &keeper);
+    atomic_write(dir.path(), "keeper.toml", &keeper_manifest(1, ""));
+    atomic_write(dir.path(), "keeper.wasm", &keeper);
     let server = TestServer::start(dir.path(), &[]);
     let mut clients = Vec::with_capacity(CONNS);
     for _ in 0..CONNS {
@@ -130,9 +116,9 @@ async fn open_connections_move_to_each_new_version_with_their_state() {
     let steps: [(u32, bool); 3] = [(2, false), (3, true), (4, false)];
     for (version, new_code) in steps {
         tokio::time::sleep(Duration::from_millis(400)).await;
-        write(dir.path(), "keeper.toml", &keeper_manifest(version, ""));
+        atomic_write(dir.path(), "keeper.toml", &keeper_manifest(version, ""));
         if new_code {
-            write(dir.path(), "keeper.wasm", &rebuilt(&keeper, "v3"));
+            atomic_write(dir.path(), "keeper.wasm", &rebuilt(&keeper, "v3"));
         }
         server
             .wait_log(&format!("plugin `keeper` (version {version})"), WAIT)
@@ -150,11 +136,9 @@ async fn open_connections_move_to_each_new_version_with_their_state() {
             Err(e) => panic!("{e}\nlog:\n{}", server.logs()),
         }
     }
-    let adopted = metric(
-        &server,
-        "wasmsock_connections_moved_total{plugin=\"keeper\",outcome=\"adopted\"}",
-    )
-    .await;
+    let adopted = server
+        .metric("wasmsock_connections_moved_total{plugin=\"keeper\",outcome=\"adopted\"}")
+        .await;
     assert_eq!(
         adopted,
         (3 * CONNS) as f64,
@@ -172,7 +156,7 @@ async fn open_connections_move_to_each_new_version_with_their_state() {
 #[tokio::test]
 async fn a_failed_call_costs_its_connection_and_the_others_keep_their_state() {
     let dir = plugins_dir();
-    write(
+    atomic_write(
         dir.path(),
         "keeper.toml",
         b"shards = 1\nmemory_limit_mb = 16\ncall_timeout_ms = 100\nquarantine_after = 0\n",
@@ -208,11 +192,11 @@ async fn a_failed_call_costs_its_connection_and_the_others_keep_their_state() {
                 server.logs()
             );
         }
-        let failures = metric(
-            &server,
-            &format!("wasmsock_plugin_failures_total{{plugin=\"keeper\",kind=\"{kind}\"}}"),
-        )
-        .await;
+        let failures = server
+            .metric(&format!(
+                "wasmsock_plugin_failures_total{{plugin=\"keeper\",kind=\"{kind}\"}}"
+            ))
+            .await;
         assert_eq!(failures, 1.0, "{how} counted as {kind}");
     }
     assert_eq!(
@@ -229,7 +213,7 @@ async fn a_failed_call_costs_its_connection_and_the_others_keep_their_state() {
 #[tokio::test]
 async fn attachments_are_kept_by_the_host_and_capped() {
     let dir = plugins_dir();
-    write(dir.path(), "keeper.toml", b"attachment_max_bytes = 1000\n");
+    atomic_write(dir.path(), "keeper.toml", b"attachment_max_bytes = 1000\n");
     install(dir.path(), "keeper", "keeper");
     let server = TestServer::start(dir.path(), &[]);
     let mut ws = server.connect("/keeper").await;
@@ -245,12 +229,18 @@ async fn attachments_are_kept_by_the_host_and_capped() {
         "Ok(\"1\")",
         "a refused attachment leaves the previous one"
     );
-    let held = metric(&server, "wasmsock_attachment_bytes{plugin=\"keeper\"}").await;
+    let held = server
+        .metric("wasmsock_attachment_bytes{plugin=\"keeper\"}")
+        .await;
     assert_eq!(held, 1.0, "one byte held");
     drop(ws);
     server.wait_log("keeper disconnect", WAIT).await;
     let start = Instant::now();
-    while metric(&server, "wasmsock_attachment_bytes{plugin=\"keeper\"}").await != 0.0 {
+    while server
+        .metric("wasmsock_attachment_bytes{plugin=\"keeper\"}")
+        .await
+        != 0.0
+    {
         assert!(
             start.elapsed() < WAIT,
             "attachment bytes never went back to 0"
@@ -262,12 +252,12 @@ async fn attachments_are_kept_by_the_host_and_capped() {
 #[tokio::test]
 async fn close_mode_and_a_refused_adoption_close_with_1012() {
     let dir = plugins_dir();
-    write(dir.path(), "keeper.toml", &keeper_manifest(1, ""));
+    atomic_write(dir.path(), "keeper.toml", &keeper_manifest(1, ""));
     install(dir.path(), "keeper", "keeper");
     let server = TestServer::start(dir.path(), &[]);
     let mut a = server.connect("/keeper").await;
     assert_eq!(roundtrip(&mut a, "x").await, "1:1:x");
-    write(
+    atomic_write(
         dir.path(),
         "keeper.toml",
         &keeper_manifest(2, "on_reload = \"close\""),
@@ -276,7 +266,7 @@ async fn close_mode_and_a_refused_adoption_close_with_1012() {
 
     let mut b = server.connect("/keeper").await;
     assert_eq!(roundtrip(&mut b, "y").await, "2:1:y");
-    write(
+    atomic_write(
         dir.path(),
         "keeper.toml",
         b"shards = 2\n[config]\nversion = \"3\"\nadopt = \"no\"\n",
@@ -285,25 +275,23 @@ async fn close_mode_and_a_refused_adoption_close_with_1012() {
         closed(&mut b).await,
         (1012, "not adopted by the new version".to_string())
     );
-    let refused = metric(
-        &server,
-        "wasmsock_connections_moved_total{plugin=\"keeper\",outcome=\"refused\"}",
-    )
-    .await;
+    let refused = server
+        .metric("wasmsock_connections_moved_total{plugin=\"keeper\",outcome=\"refused\"}")
+        .await;
     assert_eq!(refused, 1.0);
 }
 
 #[tokio::test]
 async fn a_plugin_without_adopt_handler_drains_then_closes() {
     let dir = plugins_dir();
-    write(dir.path(), "probe.toml", b"[config]\nprefix = \"v1:\"\n");
+    atomic_write(dir.path(), "probe.toml", b"[config]\nprefix = \"v1:\"\n");
     install(dir.path(), "probe", "probe");
     let server = TestServer::start(dir.path(), &[]);
     let mut old = server.connect("/probe").await;
     assert_eq!(roundtrip(&mut old, "x").await, "v1:x");
 
     // Replaced: probe exports no adopt-handler, so it drains.
-    write(
+    atomic_write(
         dir.path(),
         "probe.toml",
         b"drain_timeout_ms = 1500\n[config]\nprefix = \"v2:\"\n",
@@ -342,7 +330,7 @@ async fn a_plugin_without_adopt_handler_drains_then_closes() {
 #[tokio::test]
 async fn a_stateless_plugin_moves_when_its_manifest_says_adopt() {
     let dir = plugins_dir();
-    write(
+    atomic_write(
         dir.path(),
         "probe.toml",
         b"on_reload = \"adopt\"\n[config]\nprefix = \"v1:\"\n",
@@ -351,7 +339,7 @@ async fn a_stateless_plugin_moves_when_its_manifest_says_adopt() {
     let server = TestServer::start(dir.path(), &[]);
     let mut ws = server.connect("/probe").await;
     assert_eq!(roundtrip(&mut ws, "x").await, "v1:x");
-    write(
+    atomic_write(
         dir.path(),
         "probe.toml",
         b"on_reload = \"adopt\"\n[config]\nprefix = \"v2:\"\n",
@@ -376,18 +364,18 @@ async fn a_stateless_plugin_moves_when_its_manifest_says_adopt() {
 #[tokio::test]
 async fn twenty_reloads_leave_one_version_and_no_memory_behind() {
     let dir = plugins_dir();
-    write(dir.path(), "keeper.toml", &keeper_manifest(1, ""));
+    atomic_write(dir.path(), "keeper.toml", &keeper_manifest(1, ""));
     install(dir.path(), "keeper", "keeper");
     let server = TestServer::start(dir.path(), &[]);
     let mut ws = server.connect("/keeper").await;
     assert_eq!(roundtrip(&mut ws, "x").await, "1:1:x");
     // Warm up: one reload and back, so allocator pools settle first.
-    write(dir.path(), "keeper.toml", &keeper_manifest(2, ""));
+    atomic_write(dir.path(), "keeper.toml", &keeper_manifest(2, ""));
     server.wait_log("plugin `keeper` (version 2)", WAIT).await;
     assert_eq!(roundtrip(&mut ws, "x").await, "2:2:x");
     let before = server.rss();
     for v in 3..=22u32 {
-        write(dir.path(), "keeper.toml", &keeper_manifest(v, ""));
+        atomic_write(dir.path(), "keeper.toml", &keeper_manifest(v, ""));
         server
             .wait_log(&format!("plugin `keeper` (version {v})"), WAIT)
             .await;
@@ -439,7 +427,7 @@ async fn text_within(ws: &mut crate::support::Ws, within: Duration) -> Option<St
 #[tokio::test]
 async fn timers_fire_once_cancel_die_with_their_connection_and_survive_a_reload() {
     let dir = plugins_dir();
-    write(
+    atomic_write(
         dir.path(),
         "keeper.toml",
         &keeper_manifest(1, "timers_max = 4"),
@@ -503,7 +491,7 @@ async fn timers_fire_once_cancel_die_with_their_connection_and_survive_a_reload(
     // the new version.
     assert_eq!(roundtrip(&mut ws, "timer 1000 10").await, "Ok(())");
     assert_eq!(roundtrip(&mut ws, "ptimer 1000 11").await, "Ok(())");
-    write(
+    atomic_write(
         dir.path(),
         "keeper.toml",
         &keeper_manifest(2, "timers_max = 4"),
@@ -518,15 +506,11 @@ async fn timers_fire_once_cancel_die_with_their_connection_and_survive_a_reload(
     server
         .wait_log("keeper plugin timer 11 version=2", WAIT)
         .await;
-    let fired = metric(
-        &server,
-        "wasmsock_timers_total{plugin=\"keeper\",outcome=\"fired\"}",
-    )
-    .await;
-    let refused = metric(
-        &server,
-        "wasmsock_timers_total{plugin=\"keeper\",outcome=\"refused\"}",
-    )
-    .await;
+    let fired = server
+        .metric("wasmsock_timers_total{plugin=\"keeper\",outcome=\"fired\"}")
+        .await;
+    let refused = server
+        .metric("wasmsock_timers_total{plugin=\"keeper\",outcome=\"refused\"}")
+        .await;
     assert_eq!((fired, refused), (3.0, 1.0));
 }

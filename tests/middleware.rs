@@ -8,20 +8,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures_util::SinkExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::support::{install, plugins_dir, recv, wasm, TestServer, Ws};
-
-/// Write `text` to `dir/name` by an atomic rename, as an editor or a
-/// deploy would.
-fn write(dir: &Path, name: &str, text: &[u8]) {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, text).expect("write");
-    std::fs::rename(&tmp, dir.join(name)).expect("rename");
-}
+use crate::support::{atomic_write as write, install, plugins_dir, recv, wasm, TestServer, Ws};
 
 /// Install `mw-probe` as middleware `name` with this manifest.
 fn probe_middleware(dir: &Path, name: &str, manifest: &str) {
@@ -39,22 +28,6 @@ fn session_auth(dir: &Path, as_name: &str) {
     install(dir, "session_auth", as_name);
 }
 
-/// Connect to `path` with a `Cookie` header, if given.
-async fn connect_with(
-    server: &TestServer,
-    path: &str,
-    cookie: Option<&str>,
-) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
-    let mut req = server.url(path).into_client_request().expect("request");
-    if let Some(c) = cookie {
-        req.headers_mut()
-            .insert("cookie", c.parse().expect("cookie value"));
-    }
-    tokio_tungstenite::connect_async(req)
-        .await
-        .map(|(ws, _)| ws)
-}
-
 /// Ask the probe consumer for the identity its connection has.
 async fn identity_of(ws: &mut Ws) -> String {
     ws.send(Message::text("identity")).await.expect("send");
@@ -64,46 +37,15 @@ async fn identity_of(ws: &mut Ws) -> String {
     }
 }
 
-/// A raw upgrade request to `path`; returns the whole response as text
-/// (status line, headers, body), read until the server closes.
-async fn raw(server: &TestServer, path: &str, extra: &str) -> String {
-    let mut s = TcpStream::connect(&server.addr).await.expect("connect");
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
-    );
-    s.write_all(req.as_bytes()).await.expect("write request");
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
-        .await
-        .expect("the server answers within 10 s")
-        .expect("read answer");
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The HTTP status of a handshake to `path` that must be refused, and the
 /// body.
-async fn refused(server: &TestServer, path: &str, extra: &str) -> (u16, String) {
-    let answer = raw(server, path, extra).await;
+async fn refused(server: &TestServer, path: &str) -> (u16, String) {
+    let answer = server.upgrade_raw(path, &[]).await;
     let status = answer
-        .get(9..12)
-        .and_then(|c| c.parse().ok())
+        .status()
         .unwrap_or_else(|| panic!("{path}: bad answer {answer:?}"));
     assert_ne!(status, 101, "{path}: expected a refusal, got an upgrade");
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-/// One sample of `/metrics`, or 0.
-async fn metric(server: &TestServer, series: &str) -> f64 {
-    let (_, text) = server.admin_get("/metrics").await;
-    text.lines()
-        .find_map(|l| l.strip_prefix(series))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
+    (status, answer.body().to_string())
 }
 
 #[tokio::test]
@@ -120,14 +62,16 @@ async fn a_chain_adds_values_the_consumer_sees() {
     let server = TestServer::start(dir.path(), &[]);
 
     // session-auth names the user; tagger, second, adds its own values.
-    let mut ws = connect_with(&server, "/probe", Some("theme=dark; sessionid=abc123"))
+    let mut ws = server
+        .connect_with("/probe", &[("cookie", "theme=dark; sessionid=abc123")])
         .await
         .unwrap_or_else(|e| panic!("connect: {e}; log:\n{}", server.logs()));
     assert_eq!(
         identity_of(&mut ws).await,
         "subject=alice;user=alice;session=abc123;role=admin;calls=1"
     );
-    let mut bob = connect_with(&server, "/probe", Some("sessionid=def456"))
+    let mut bob = server
+        .connect_with("/probe", &[("cookie", "sessionid=def456")])
         .await
         .expect("bob connects");
     assert_eq!(
@@ -138,8 +82,8 @@ async fn a_chain_adds_values_the_consumer_sees() {
     // No cookie, or an unknown one: 401 from session-auth, tagger never
     // asked, and no WWW-Authenticate (a cookie session is no HTTP auth
     // scheme).
-    for cookie in ["", "Cookie: sessionid=nope\r\n"] {
-        let answer = raw(&server, "/probe", cookie).await;
+    for cookie in [&[][..], &[("Cookie", "sessionid=nope")]] {
+        let answer = server.upgrade_raw("/probe", cookie).await.text;
         assert!(answer.starts_with("HTTP/1.1 401 "), "{answer}");
         assert!(answer.contains("log in"), "{answer}");
         assert!(
@@ -156,11 +100,11 @@ async fn a_chain_adds_values_the_consumer_sees() {
     assert_eq!(st["middleware"]["session-auth"]["failures"], 0, "{st:#}");
     assert_eq!(st["middleware"]["tagger"]["calls"], 2, "{st:#}");
     assert_eq!(
-        metric(
-            &server,
-            "wasmsock_middleware_calls_total{middleware=\"session-auth\",outcome=\"rejected\"}"
-        )
-        .await,
+        server
+            .metric(
+                "wasmsock_middleware_calls_total{middleware=\"session-auth\",outcome=\"rejected\"}"
+            )
+            .await,
         2.0
     );
 }
@@ -187,11 +131,12 @@ async fn the_greeter_greets_the_session_user_and_the_chain_follows_the_token() {
     probe_middleware(dir.path(), "tagger", "[config]\nadd = \"role=admin\"\n");
     let server = TestServer::start(dir.path(), &[]);
 
-    let mut ws = connect_with(&server, "/greeter", Some("sessionid=abc123"))
+    let mut ws = server
+        .connect_with("/greeter", &[("cookie", "sessionid=abc123")])
         .await
         .unwrap_or_else(|e| panic!("connect: {e}; log:\n{}", server.logs()));
     assert_eq!(recv(&mut ws).await, Message::text("hello, alice"));
-    let (status, body) = refused(&server, "/greeter", "").await;
+    let (status, body) = refused(&server, "/greeter").await;
     assert_eq!(status, 401, "{body}");
 
     let exp = std::time::SystemTime::now()
@@ -205,12 +150,8 @@ async fn the_greeter_greets_the_session_user_and_the_chain_follows_the_token() {
         &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).expect("key"),
     )
     .expect("token");
-    let mut req = server.url("/probe").into_client_request().expect("request");
-    req.headers_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("header"),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+    let mut ws = server
+        .connect_with("/probe", &[("authorization", &format!("Bearer {token}"))])
         .await
         .unwrap_or_else(|e| panic!("connect: {e}; log:\n{}", server.logs()));
     assert_eq!(
@@ -218,7 +159,7 @@ async fn the_greeter_greets_the_session_user_and_the_chain_follows_the_token() {
         "subject=carol;role=admin;calls=1"
     );
     // Without the token the chain is never reached.
-    assert_eq!(refused(&server, "/probe", "").await.0, 401);
+    assert_eq!(refused(&server, "/probe").await.0, 401);
     assert_eq!(server.status().await["middleware"]["tagger"]["calls"], 1);
 }
 
@@ -250,7 +191,7 @@ async fn a_rejecting_middleware_answers_with_its_own_status_headers_and_body() {
     );
     let server = TestServer::start(dir.path(), &[]);
 
-    let answer = raw(&server, "/echo", "").await;
+    let answer = server.upgrade_raw("/echo", &[]).await.text;
     let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
     assert!(head.starts_with("HTTP/1.1 451 "), "{answer}");
     assert!(head.contains("\r\nX-Gate: closed\r\n"), "{answer}");
@@ -261,7 +202,7 @@ async fn a_rejecting_middleware_answers_with_its_own_status_headers_and_body() {
     );
     assert_eq!(body, "the gate is closed\n");
 
-    let answer = raw(&server, "/odd", "").await;
+    let answer = server.upgrade_raw("/odd", &[]).await.text;
     assert!(answer.starts_with("HTTP/1.1 500 "), "{answer}");
     assert!(answer.ends_with("\r\n\r\nodd"), "{answer}");
     assert!(!answer.contains("keep-alive"), "{answer}");
@@ -293,7 +234,7 @@ async fn a_trapping_or_looping_middleware_fails_its_handshake_and_the_server_kee
 
     let mut first = server.connect("/probe").await;
     assert_eq!(identity_of(&mut first).await, "subject=-;calls=1");
-    let (status, body) = refused(&server, "/probe", "").await;
+    let (status, body) = refused(&server, "/probe").await;
     assert_eq!(
         (status, body.as_str()),
         (500, "middleware `flaky` failed\n")
@@ -302,7 +243,7 @@ async fn a_trapping_or_looping_middleware_fails_its_handshake_and_the_server_kee
     let mut again = server.connect("/probe").await;
     assert_eq!(identity_of(&mut again).await, "subject=-;calls=1");
 
-    let (status, body) = refused(&server, "/echo", "").await;
+    let (status, body) = refused(&server, "/echo").await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("`looper` ran past its CPU budget"), "{body}");
 
@@ -320,11 +261,9 @@ async fn a_trapping_or_looping_middleware_fails_its_handshake_and_the_server_kee
         ("middleware=\"flaky\",outcome=\"admitted\"", 2.0),
         ("middleware=\"looper\",outcome=\"deadline\"", 1.0),
     ] {
-        let got = metric(
-            &server,
-            &format!("wasmsock_middleware_calls_total{{{series}}}"),
-        )
-        .await;
+        let got = server
+            .metric(&format!("wasmsock_middleware_calls_total{{{series}}}"))
+            .await;
         assert_eq!(got, want, "{series}");
     }
     assert!(
@@ -341,7 +280,7 @@ async fn a_chain_naming_a_missing_middleware_answers_503_until_it_is_dropped_in(
     write(dir.path(), "probe.toml", b"middleware = [\"later\"]\n");
     let server = TestServer::start(dir.path(), &[]);
 
-    let (status, body) = refused(&server, "/probe", "").await;
+    let (status, body) = refused(&server, "/probe").await;
     assert_eq!(
         (status, body.as_str()),
         (503, "middleware `later` is not available\n")
@@ -350,11 +289,9 @@ async fn a_chain_naming_a_missing_middleware_answers_503_until_it_is_dropped_in(
     let st = server.status().await;
     assert!(st["plugins"].get("probe").is_some(), "{st:#}");
     assert_eq!(
-        metric(
-            &server,
-            "wasmsock_middleware_calls_total{middleware=\"later\",outcome=\"missing\"}"
-        )
-        .await,
+        server
+            .metric("wasmsock_middleware_calls_total{middleware=\"later\",outcome=\"missing\"}")
+            .await,
         1.0
     );
 
@@ -379,7 +316,7 @@ async fn a_chain_naming_a_missing_middleware_answers_503_until_it_is_dropped_in(
             |st| st["middleware"].get("later").is_none(),
         )
         .await;
-    assert_eq!(refused(&server, "/probe", "").await.0, 503);
+    assert_eq!(refused(&server, "/probe").await.0, 503);
 }
 
 #[tokio::test]
@@ -393,10 +330,7 @@ async fn replacing_a_middleware_takes_effect_for_new_handshakes() {
         "[config]\nmode = \"reject\"\nstatus = 403\nbody = \"first\"\n",
     );
     let server = TestServer::start(dir.path(), &[]);
-    assert_eq!(
-        refused(&server, "/probe", "").await,
-        (403, "first".to_string())
-    );
+    assert_eq!(refused(&server, "/probe").await, (403, "first".to_string()));
 
     // A new config: the same code, reloaded with it.
     write(
@@ -410,7 +344,7 @@ async fn replacing_a_middleware_takes_effect_for_new_handshakes() {
         })
         .await;
     assert_eq!(
-        refused(&server, "/probe", "").await,
+        refused(&server, "/probe").await,
         (429, "second".to_string())
     );
 
@@ -422,7 +356,7 @@ async fn replacing_a_middleware_takes_effect_for_new_handshakes() {
         })
         .await;
     assert_eq!(
-        refused(&server, "/probe", "").await,
+        refused(&server, "/probe").await,
         (429, "second".to_string())
     );
     assert!(
@@ -438,8 +372,9 @@ async fn replacing_a_middleware_takes_effect_for_new_handshakes() {
             st["middleware"]["gate"]["version"] == 3 && st["refused"].get("gate").is_none()
         })
         .await;
-    assert_eq!(refused(&server, "/probe", "").await.0, 401);
-    let mut ws = connect_with(&server, "/probe", Some("sessionid=def456"))
+    assert_eq!(refused(&server, "/probe").await.0, 401);
+    let mut ws = server
+        .connect_with("/probe", &[("cookie", "sessionid=def456")])
         .await
         .expect("bob connects");
     assert_eq!(
@@ -520,7 +455,7 @@ async fn the_middleware_scaffold_builds_checks_and_guards_a_consumer() {
     let mut ws = server.connect("/probe?key=change-me").await;
     assert_eq!(identity_of(&mut ws).await, "subject=alice;user=alice");
     assert_eq!(
-        refused(&server, "/probe?key=wrong", "").await,
+        refused(&server, "/probe?key=wrong").await,
         (403, "a valid ?key= is required\n".to_string())
     );
 

@@ -19,8 +19,9 @@ use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 use tokio_rustls::TlsConnector;
 use tokio_tungstenite::WebSocketStream;
 
-use crate::config_errors::fails_to_start;
-use crate::support::{check_echo_cases, install, plugins_dir, roundtrip, TestServer};
+use crate::support::{
+    check_echo_cases, fails_to_start, install, plugins_dir, roundtrip, TestServer,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -103,13 +104,13 @@ async fn wss(
     }
 }
 
-/// The value of the series `name{labels}` in `/metrics` (0 if absent).
-async fn metric(server: &TestServer, series: &str) -> f64 {
-    let (code, body) = server.admin_get("/metrics").await;
-    assert_eq!(code, 200, "/metrics answered {code}");
-    body.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
+/// Serve `dir` over TLS with `pair`, written into `certs`, and `extra`
+/// arguments.
+fn serve_tls(dir: &Path, certs: &Path, pair: &Pair, extra: &[&str]) -> TestServer {
+    let (cert, key) = write_pair(certs, &pair.cert_pem, &pair.key_pem);
+    let mut args = vec!["--tls-cert", text(&cert), "--tls-key", text(&key)];
+    args.extend(extra);
+    TestServer::start(dir, &args)
 }
 
 #[tokio::test]
@@ -118,11 +119,7 @@ async fn wss_echo_with_tls_alone_on_listen() {
     install(dir.path(), "echo", "echo");
     let certs = tempfile::tempdir().expect("temp dir");
     let pair = new_pair();
-    let (cert, key) = write_pair(certs.path(), &pair.cert_pem, &pair.key_pem);
-    let server = TestServer::start(
-        dir.path(),
-        &["--tls-cert", text(&cert), "--tls-key", text(&key)],
-    );
+    let server = serve_tls(dir.path(), certs.path(), &pair, &[]);
     let (mut ws, presented) = wss(&server, &server.addr, "/echo", &[&pair]).await;
     assert_eq!(presented, pair.der, "the configured certificate is served");
     check_echo_cases(&server, &mut ws, "wss echo").await;
@@ -153,17 +150,11 @@ async fn plain_and_tls_side_by_side() {
     install(dir.path(), "echo", "echo");
     let certs = tempfile::tempdir().expect("temp dir");
     let pair = new_pair();
-    let (cert, key) = write_pair(certs.path(), &pair.cert_pem, &pair.key_pem);
-    let server = TestServer::start(
+    let server = serve_tls(
         dir.path(),
-        &[
-            "--tls-cert",
-            text(&cert),
-            "--tls-key",
-            text(&key),
-            "--tls-listen",
-            "127.0.0.1:0",
-        ],
+        certs.path(),
+        &pair,
+        &["--tls-listen", "127.0.0.1:0"],
     );
     let st = server.status().await;
     assert_eq!(st["listen"], server.addr.as_str(), "{st:#}");
@@ -245,11 +236,7 @@ async fn a_replaced_pair_serves_new_connections_while_old_ones_stay() {
     let certs = tempfile::tempdir().expect("temp dir");
     let (first, second, third) = (new_pair(), new_pair(), new_pair());
     let trusted = [&first, &second, &third];
-    let (cert, key) = write_pair(certs.path(), &first.cert_pem, &first.key_pem);
-    let server = TestServer::start(
-        dir.path(),
-        &["--tls-cert", text(&cert), "--tls-key", text(&key)],
-    );
+    let server = serve_tls(dir.path(), certs.path(), &first, &[]);
     let (mut old, presented) = wss(&server, &server.addr, "/echo", &trusted).await;
     assert_eq!(presented, first.der);
     assert_eq!(roundtrip(&mut old, "before").await, "before");
@@ -265,7 +252,9 @@ async fn a_replaced_pair_serves_new_connections_while_old_ones_stay() {
         "the connection opened before the reload stays open"
     );
     assert_eq!(
-        metric(&server, "wasmsock_tls_reloads_total{outcome=\"loaded\"}").await,
+        server
+            .metric("wasmsock_tls_reloads_total{outcome=\"loaded\"}")
+            .await,
         1.0
     );
 
@@ -280,7 +269,12 @@ async fn a_replaced_pair_serves_new_connections_while_old_ones_stay() {
         "the refusal says why:\n{}",
         server.logs()
     );
-    assert!(metric(&server, "wasmsock_tls_reloads_total{outcome=\"refused\"}").await >= 1.0);
+    assert!(
+        server
+            .metric("wasmsock_tls_reloads_total{outcome=\"refused\"}")
+            .await
+            >= 1.0
+    );
     let (mut after, presented) = wss(&server, &server.addr, "/echo", &trusted).await;
     assert_eq!(presented, second.der, "the refused pair is not served");
     assert_eq!(roundtrip(&mut after, "after").await, "after");
@@ -330,11 +324,9 @@ async fn a_client_that_never_says_hello_is_cut_at_the_handshake_timeout() {
         })
         .await;
     assert_eq!(
-        metric(
-            &server,
-            "wasmsock_handshake_rejections_total{reason=\"tls\"}"
-        )
-        .await,
+        server
+            .metric("wasmsock_handshake_rejections_total{reason=\"tls\"}")
+            .await,
         1.0
     );
     // The listener still serves a client that does say hello.

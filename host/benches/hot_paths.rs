@@ -24,7 +24,7 @@ use wasmsock::config::{InstanceMode, Manifest, PluginDefaults};
 use wasmsock::internals::{
     build_scope, compile, spawn, Batch, CallBudget, ConnMap, ConnectOutcome, Connections,
     HostState, LogBudget, LogTags, Message, Outbound, Outbox, Request, RequestHead, Served,
-    ShardSpec, Timers,
+    ShardSpec, Timers, VersionBase,
 };
 use wasmsock::routing::{RoutePattern, RouteTable};
 use wasmsock::runtime::WasmEngine;
@@ -163,10 +163,9 @@ fn echo_plugin() -> Echo {
     let spec = Arc::new(ShardSpec::new(
         engine.clone(),
         compiled.pre,
-        "echo".into(),
+        VersionBase::new("echo".into(), 0, &manifest, Connections::new()),
         &manifest,
         16 << 20,
-        Connections::new(),
     ));
     Echo { engine, spec }
 }
@@ -207,7 +206,7 @@ fn bench_guest(c: &mut Criterion) {
         log_budget: Arc::new(LogBudget::new(
             "echo".into(),
             1000,
-            echo.spec.health.clone(),
+            echo.spec.base.health.clone(),
         )),
         log_tags: Arc::new(LogTags::new("echo".into(), 1)),
         wasi: wasmtime_wasi::WasiCtxBuilder::new().build(),

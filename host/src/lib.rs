@@ -37,10 +37,13 @@
 //! - [`plugins`]: the registry of loaded plugins (consumers, and the
 //!   middleware their chains name), the one load path
 //!   (compile, link, first instance) used by the registry, `check` and the
-//!   harness, and the folder watcher that hot-loads them.
+//!   harness, putting a load's result in force (routes, the version it
+//!   replaces), and the folder watcher that hot-loads them.
 //! - [`runtime`]: the wasmtime engine and its linker (epoch deadlines,
 //!   memory caps), the generated bindings, the host side of each imported
-//!   WIT interface, shards (one store and instance owned by one task) and middleware runners, each
+//!   WIT interface, what each version's instances are built from (a
+//!   consumer's and a middleware's share one base), shards (one store and
+//!   instance owned by one task) and middleware runners, each
 //!   connection's outbound queue, the registry of every connection, the
 //!   delivery of group and address traffic, each version's health and the
 //!   per-shard log budget.
@@ -90,6 +93,7 @@ pub mod internals {
     pub use crate::runtime::shard::{spawn, ConnectOutcome, Request, ShardSpec};
     pub use crate::runtime::state::{ConnMap, HostState, Served};
     pub use crate::runtime::timers::Timers;
+    pub use crate::runtime::version::VersionBase;
     pub use crate::server::handshake::{parse_head, HeadError};
     pub use crate::session::scope::{build as build_scope, cookies, subprotocols};
     pub use crate::session::RequestHead;

@@ -73,14 +73,18 @@ pub struct AuthFailureLabels {
     pub reason: &'static str,
 }
 
-/// Labels of a connection handed to another instance.
+/// Labels of an outcome for one plugin: what became of a connection
+/// handed to another instance (`connections_moved`), or of a timer
+/// (`timers`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct MoveLabels {
+pub struct PluginOutcomeLabels {
     /// The plugin's name.
     pub plugin: String,
-    /// adopted (the new instance kept it), refused (its `on-adopt` said
-    /// no: closed with 1012), lost (it could not be handed over: closed),
-    /// drained (closed at the end of a drain or by `on_reload = "close"`).
+    /// For a moved connection: adopted (the new instance kept it), refused
+    /// (its `on-adopt` said no: closed with 1012), lost (it could not be
+    /// handed over: closed), drained (closed at the end of a drain or by
+    /// `on_reload = "close"`). For a timer: fired, refused (over
+    /// `timers_max`) or dropped.
     pub outcome: &'static str,
 }
 
@@ -137,10 +141,10 @@ pub struct Metrics {
     log_lines_dropped: Family<PluginLabel, Counter>,
     /// Connections handed from one instance to another, per plugin and
     /// outcome.
-    moves: Family<MoveLabels, Counter>,
+    moves: Family<PluginOutcomeLabels, Counter>,
     /// Timers fired, refused (over `timers_max`) and dropped (no
     /// `timer-handler`, or over the cap of the instance they moved to).
-    timers: Family<MoveLabels, Counter>,
+    timers: Family<PluginOutcomeLabels, Counter>,
     /// Attachment bytes held for open connections, per plugin.
     attachment_bytes: Family<PluginLabel, Gauge>,
     /// TLS certificate reloads after a change on disk, per outcome.
@@ -479,7 +483,7 @@ impl Metrics {
     /// A connection of `plugin` was handed over with this outcome.
     pub fn moved(&self, plugin: &str, outcome: &'static str) {
         self.moves
-            .get_or_create(&MoveLabels {
+            .get_or_create(&PluginOutcomeLabels {
                 plugin: plugin.to_owned(),
                 outcome,
             })
@@ -489,7 +493,7 @@ impl Metrics {
     /// `n` of `plugin`'s timers had this outcome.
     pub fn timers(&self, plugin: &str, outcome: &'static str, n: u64) {
         self.timers
-            .get_or_create(&MoveLabels {
+            .get_or_create(&PluginOutcomeLabels {
                 plugin: plugin.to_owned(),
                 outcome,
             })

@@ -1,5 +1,7 @@
 //! Shared by the integration test modules: building the plugins, starting a
-//! real `wasmsock serve` on 127.0.0.1 port 0, and WebSocket client helpers.
+//! real `wasmsock serve` on 127.0.0.1 port 0 (`start.rs`: with a config
+//! file, or expecting it to refuse), WebSocket client steps (`client.rs`)
+//! and raw HTTP: refused handshakes, admin pages, metrics (`http.rs`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -7,14 +9,19 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+mod client;
+mod http;
 pub mod redis;
 pub mod sdk;
+mod start;
+
+pub use client::{check_echo_cases, closed, recv, roundtrip};
+pub use http::{get, raw_http};
+pub use start::{exit_of, fails_to_start, serve_command};
 
 /// A client connection.
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -66,59 +73,6 @@ pub fn wasm(name: &str) -> PathBuf {
     path
 }
 
-/// The echo cases every echo plugin must pass, whatever its language: text,
-/// empty text, non-ASCII text, binary, empty binary, and 1 MiB of each.
-pub fn echo_cases() -> Vec<Message> {
-    let big_text: String = "é☃x".repeat((1 << 20) / 6);
-    let big_binary: Vec<u8> = (0..(1u32 << 20)).map(|i| (i * 7 % 251) as u8).collect();
-    vec![
-        Message::text("hello"),
-        Message::text(""),
-        Message::text("non-ASCII: héllo wörld ☃ 😀 中文"),
-        Message::binary(vec![0u8, 1, 2, 255, 254]),
-        Message::binary(Vec::new()),
-        Message::text(big_text),
-        Message::binary(big_binary),
-    ]
-}
-
-/// Send each of [`echo_cases`] and check that it comes back unchanged;
-/// panics with what differed and the server's log. Any client stream
-/// (plain, or TLS in `tests/tls.rs`).
-pub async fn check_echo_cases<S: Stream>(
-    server: &TestServer,
-    ws: &mut WebSocketStream<S>,
-    what: &str,
-) {
-    for case in echo_cases() {
-        ws.send(case.clone()).await.expect("send");
-        let got = recv(ws).await;
-        if got != case {
-            let close = match &got {
-                Message::Close(frame) => format!(": {frame:?}"),
-                _ => String::new(),
-            };
-            panic!(
-                "{what}: the echo of a {}-byte {} message differs (got a {}-byte {}{close}); log:\n{}",
-                case.len(),
-                kind(&case),
-                got.len(),
-                kind(&got),
-                server.logs()
-            );
-        }
-    }
-}
-
-fn kind(m: &Message) -> &'static str {
-    match m {
-        Message::Text(_) => "text",
-        Message::Binary(_) => "binary",
-        Message::Close(_) => "close",
-        _ => "control",
-    }
-}
-
 /// A component compiled from a WAT fixture in `tests/fixtures`.
 pub fn fixture(name: &str) -> Vec<u8> {
     wat::parse_file(root().join("tests/fixtures").join(format!("{name}.wat")))
@@ -128,6 +82,14 @@ pub fn fixture(name: &str) -> Vec<u8> {
 /// A fresh plugins folder.
 pub fn plugins_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
+}
+
+/// Write `bytes` to `dir/name` the way `mv`, an editor or a deploy does:
+/// a temporary file, then an atomic rename over the target.
+pub fn atomic_write(dir: &Path, name: &str, bytes: &[u8]) {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes).expect("write temp");
+    std::fs::rename(&tmp, dir.join(name)).expect("rename");
 }
 
 /// Copy a built plugin into `dir` as `as_name.wasm`.
@@ -334,34 +296,6 @@ impl TestServer {
         format!("ws://{}{}", self.addr, path)
     }
 
-    /// GET a page of the admin listener; returns status code and body.
-    pub async fn admin_get(&self, path: &str) -> (u16, String) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = TcpStream::connect(&self.admin)
-            .await
-            .expect("connect admin");
-        s.write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .expect("write admin request");
-        let mut out = Vec::new();
-        tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
-            .await
-            .expect("admin answers within 5 s")
-            .expect("read admin answer");
-        let text = String::from_utf8_lossy(&out).into_owned();
-        let code = text
-            .get(9..12)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or_else(|| panic!("bad admin answer {text:?}"));
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        (code, body)
-    }
-
     /// The admin `/status` document.
     pub async fn status(&self) -> serde_json::Value {
         let (code, body) = self.admin_get("/status").await;
@@ -436,6 +370,26 @@ impl TestServer {
         }
     }
 
+    /// Try a connection to `path` with these request headers besides the
+    /// handshake's own.
+    pub async fn connect_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+        use tokio_tungstenite::tungstenite::http::HeaderName;
+        let mut req = self.url(path).into_client_request().expect("request");
+        for (name, value) in headers {
+            req.headers_mut().insert(
+                HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+                value.parse().expect("header value"),
+            );
+        }
+        tokio_tungstenite::connect_async(req)
+            .await
+            .map(|(ws, _)| ws)
+    }
+
     /// Try a connection and return the HTTP status and body of a refusal.
     pub async fn refused(&self, path: &str) -> (u16, String, Vec<(String, String)>) {
         let req = self.url(path).into_client_request().expect("request");
@@ -501,57 +455,4 @@ impl Drop for TestServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Send raw bytes on a fresh TCP connection and read the whole answer.
-pub async fn raw_http(addr: &str, request: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = TcpStream::connect(addr).await.expect("tcp connect");
-    s.write_all(request.as_bytes()).await.expect("write");
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
-        .await
-        .expect("answer in time")
-        .expect("read");
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// What a client WebSocket may run over: TCP, or TLS over TCP.
-pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin {}
-
-impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Stream for S {}
-
-/// Receive the next data message, failing after five seconds.
-pub async fn recv<S: Stream>(ws: &mut WebSocketStream<S>) -> Message {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
-            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
-            Ok(Some(Ok(m))) => return m,
-            Ok(Some(Err(e))) => panic!("receive failed: {e}"),
-            Ok(None) => panic!("connection ended while waiting for a message"),
-            Err(_) => panic!("no message within 5 s"),
-        }
-    }
-}
-
-/// Send text and return the text answer.
-pub async fn roundtrip<S: Stream>(ws: &mut WebSocketStream<S>, text: &str) -> String {
-    ws.send(Message::text(text)).await.expect("send");
-    match recv(ws).await {
-        Message::Text(t) => t.as_str().to_string(),
-        other => panic!("expected text, got {other:?}"),
-    }
-}
-
-/// Wait for the close frame the server sends, then finish the close
-/// handshake as a well-behaved client does; returns its code and reason.
-pub async fn closed(ws: &mut Ws) -> (u16, String) {
-    let got = match recv(ws).await {
-        Message::Close(Some(f)) => (f.code.into(), f.reason.as_str().to_string()),
-        Message::Close(None) => (1005, String::new()),
-        other => panic!("expected a close frame, got {other:?}"),
-    };
-    // Polling on sends the answering close frame and sees the stream end.
-    while let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await {}
-    got
 }

@@ -16,6 +16,7 @@ use crate::runtime::connections::Connections;
 use crate::runtime::middleware::{MiddlewareInstance, MiddlewareSpec};
 use crate::runtime::shard::{Instance, ShardSpec};
 use crate::runtime::state::HostState;
+use crate::runtime::version::VersionBase;
 use crate::runtime::WasmEngine;
 
 /// Why a file was refused as a plugin.
@@ -280,18 +281,17 @@ pub async fn load_any(
     })
     .await
     .map_err(|e| LoadError::Internal(e.to_string()))??;
+    let mut base = VersionBase::new(
+        Arc::from(spec.name),
+        spec.version,
+        spec.manifest,
+        spec.connections,
+    );
+    base.log = spec.log;
     let compiled = match compiled {
         CompiledAny::Consumer(c) => c,
         CompiledAny::Middleware(m) => {
-            let mut mw_spec = MiddlewareSpec::new(
-                m.pre,
-                Arc::from(spec.name),
-                spec.version,
-                spec.manifest,
-                spec.connections,
-            );
-            mw_spec.log = spec.log;
-            let mw_spec = Arc::new(mw_spec);
+            let mw_spec = Arc::new(MiddlewareSpec::new(m.pre, base));
             let first = mw_spec
                 .instantiate()
                 .await
@@ -305,17 +305,13 @@ pub async fn load_any(
             }));
         }
     };
-    let mut shard_spec = ShardSpec::new(
+    let shard_spec = Arc::new(ShardSpec::new(
         engine.clone(),
         compiled.pre,
-        Arc::from(spec.name),
+        base,
         spec.manifest,
         spec.max_message_size,
-        spec.connections,
-    );
-    shard_spec.log = spec.log;
-    shard_spec.version = spec.version;
-    let shard_spec = Arc::new(shard_spec);
+    ));
     let first = shard_spec
         .instantiate()
         .await

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
+use super::apply::Arrival;
 use super::loader::LoadedMiddleware;
 use super::Registry;
 use crate::config::Manifest;
@@ -44,7 +45,7 @@ impl Middleware {
     pub fn start(loaded: LoadedMiddleware, manifest: Manifest, version: u64) -> Middleware {
         let handle = middleware::spawn(loaded.spec.clone(), Some(loaded.first));
         Middleware {
-            name: loaded.spec.name.clone(),
+            name: loaded.spec.base.name.clone(),
             version,
             hash: loaded.hash,
             size: loaded.size,
@@ -134,27 +135,17 @@ impl Registry {
             self.remove_consumer(name);
         }
         let m = Arc::new(Middleware::start(loaded, manifest, version));
-        let replaced = self.middleware.get(name).is_some();
-        tracing::info!(
-            plugin = name,
-            version,
-            sha256 = &m.hash[..12],
-            size = m.size,
-            compile_ms = m.compile_time.as_millis() as u64,
-            "{} middleware `{name}` (version {version})",
-            if replaced { "replaced" } else { "loaded" },
-        );
-        if replaced {
-            crate::metrics::global().reloaded(name);
-        }
-        events::global().record(
-            if replaced {
-                Kind::Reloaded
-            } else {
-                Kind::Loaded
-            },
+        Arrival {
             name,
-            Some(version),
+            version,
+            hash: &m.hash,
+            size: m.size,
+            compile_time: m.compile_time,
+        }
+        .announce(
+            self.middleware.get(name).is_some(),
+            "middleware",
+            "",
             &format!("middleware (sha256 {}, {} bytes)", &m.hash[..12], m.size),
         );
         self.middleware.insert(m);

@@ -2,6 +2,7 @@
 //! the route table built from them. The watcher calls [`Registry::reload`]
 //! for each changed name; connections look routes up without locking.
 
+mod apply;
 pub mod check;
 mod fate;
 pub mod loader;
@@ -20,7 +21,7 @@ use arc_swap::ArcSwap;
 use crate::config::{ConfigError, InstanceMode, LayerConfig, Limits, Manifest, PluginDefaults};
 use crate::events::{self, Kind};
 use crate::layer::{Memory, Redis};
-use crate::routing::{RouteMatch, RoutePattern, RouteTable};
+use crate::routing::{RouteMatch, RouteTable};
 use crate::runtime::connections::{new_host_id, Connections};
 
 pub use crate::layer::RedisError;
@@ -359,79 +360,20 @@ impl Registry {
         )
         .await
         .map_err(load_err)?;
-        let loaded = match loaded {
+        match loaded {
             LoadedAny::Consumer(loaded) => {
                 // Only a consumer serves routes; a middleware's default
                 // route means nothing.
                 self.check_routes(name, &wasm_path, &manifest)?;
-                loaded
+                self.note_version(name, version);
+                self.put_consumer(name, loaded, manifest, version, current);
             }
             LoadedAny::Middleware(loaded) => {
                 self.note_version(name, version);
                 self.put_middleware(name, loaded, manifest, version);
-                return Ok(());
             }
-        };
-        self.note_version(name, version);
-        self.remove_middleware(name);
-        let active = current
-            .as_ref()
-            .map(|c| c.active.clone())
-            .unwrap_or_default();
-        let plugin = Arc::new(Plugin::start(loaded, manifest, version, active));
-        let routes: Vec<String> = plugin
-            .manifest
-            .routes
-            .iter()
-            .map(|r| r.to_string())
-            .collect();
-        tracing::info!(
-            plugin = name,
-            version,
-            sha256 = &plugin.hash[..12],
-            size = plugin.size,
-            compile_ms = plugin.compile_time.as_millis() as u64,
-            "{} plugin `{name}` (version {version}) serving {}",
-            if current.is_some() {
-                "replaced"
-            } else {
-                "loaded"
-            },
-            routes.join(", ")
-        );
-        if current.is_some() {
-            crate::metrics::global().reloaded(name);
-        }
-        events::global().record(
-            if current.is_some() {
-                Kind::Reloaded
-            } else {
-                Kind::Loaded
-            },
-            name,
-            Some(version),
-            &format!(
-                "serving {} ({}, sha256 {}, {} bytes)",
-                routes.join(", "),
-                instance_mode(&plugin.manifest),
-                &plugin.hash[..12],
-                plugin.size
-            ),
-        );
-        lock(&self.plugins).insert(name.to_string(), plugin.clone());
-        self.rebuild_routes();
-        if let Some(old) = current {
-            old.replaced_by(&plugin);
-            lock(&self.retired).push(Arc::downgrade(&old));
         }
         Ok(())
-    }
-
-    /// `version` of `name` is in force: the next load gets a higher number.
-    fn note_version(&self, name: &str, version: u64) {
-        let mut versions = lock(&self.versions);
-        let v = versions.entry(name.to_string()).or_insert(0);
-        *v = (*v).max(version);
     }
 
     /// Drop every version at shutdown: no route is served any more, and
@@ -442,76 +384,5 @@ impl Registry {
         self.routes.store(Arc::new(RouteTable::default()));
         drop(unloaded);
         self.middleware.clear();
-    }
-
-    fn check_routes(
-        &self,
-        name: &str,
-        path: &Path,
-        manifest: &Manifest,
-    ) -> Result<(), RefuseError> {
-        let plugins = lock(&self.plugins);
-        for route in &manifest.routes {
-            for (owner, plugin) in plugins.iter().filter(|(n, _)| n.as_str() != name) {
-                if let Some(existing) = plugin.manifest.routes.iter().find(|r| r.same_route(route))
-                {
-                    return Err(RefuseError::RouteTaken {
-                        path: path.to_path_buf(),
-                        route: route.to_string(),
-                        owner: owner.clone(),
-                        existing: existing.to_string(),
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn remove(&self, name: &str) {
-        self.remove_consumer(name);
-        self.remove_middleware(name);
-        lock(&self.errors).remove(name);
-    }
-
-    /// Take consumer `name` out of service: its routes go, its open
-    /// connections drain.
-    fn remove_consumer(&self, name: &str) {
-        let removed = lock(&self.plugins).remove(name);
-        if let Some(p) = removed {
-            let routes: Vec<&str> = p.manifest.routes.iter().map(RoutePattern::as_str).collect();
-            tracing::info!(
-                plugin = name,
-                "removed plugin `{name}`; {} no longer served",
-                routes.join(", ")
-            );
-            events::global().record(
-                Kind::Removed,
-                name,
-                Some(p.version),
-                &format!("the file is gone; {} no longer served", routes.join(", ")),
-            );
-            self.rebuild_routes();
-            p.removed();
-            lock(&self.retired).push(Arc::downgrade(&p));
-        }
-    }
-
-    fn rebuild_routes(&self) {
-        let plugins = lock(&self.plugins);
-        let entries = plugins.values().flat_map(|p| {
-            p.manifest
-                .routes
-                .iter()
-                .map(move |r| (r.clone(), p.clone()))
-        });
-        let (table, conflicts) = RouteTable::build(entries);
-        for (route, plugin, existing) in conflicts {
-            // check_routes prevents this; kept as a guard with a clear trace.
-            tracing::error!(
-                plugin = &*plugin.name,
-                "route {route} conflicts with {existing}; ignored"
-            );
-        }
-        self.routes.store(Arc::new(table));
     }
 }

@@ -105,7 +105,7 @@ impl Plugin {
             InstanceMode::PerConnection => Vec::new(),
         };
         Plugin {
-            name: loaded.spec.plugin.clone(),
+            name: loaded.spec.base.name.clone(),
             version,
             hash: loaded.hash,
             manifest,
@@ -182,7 +182,7 @@ impl Plugin {
 
     /// Failures, quarantine and counters of this version.
     pub fn health(&self) -> &Arc<Health> {
-        &self.spec.health
+        &self.spec.base.health
     }
 
     /// The shard that serves connection `conn`: one of the fixed shards in

@@ -86,7 +86,7 @@ pub(super) async fn release(
         version,
     };
     if let Err(mpsc::error::SendError(Request::Adopt { served, .. })) = to.tx.send(adopt).await {
-        crate::metrics::global().moved(&spec.plugin, "lost");
+        crate::metrics::global().moved(&spec.base.name, "lost");
         close_with(&served, close::INTERNAL_ERROR, "plugin unavailable");
     }
     Released::Moved
@@ -119,20 +119,21 @@ pub(super) async fn adopt(
     data.conns.insert(conn, served);
     let dropped = data.timers.put(Some(conn), timers);
     if dropped > 0 {
-        crate::metrics::global().timers(&spec.plugin, "dropped", dropped as u64);
+        crate::metrics::global().timers(&spec.base.name, "dropped", dropped as u64);
     }
     if let Some((version, me)) = relink {
         if let Some(tx) = me.upgrade() {
             let shard = ShardHandle { tx };
-            spec.connections
-                .relink(conn, shard, version, spec.health.clone());
+            spec.base
+                .connections
+                .relink(conn, shard, version, spec.base.health.clone());
         }
     }
     let Some((path, params, attachment)) = call else {
-        crate::metrics::global().moved(&spec.plugin, "adopted");
+        crate::metrics::global().moved(&spec.base.name, "adopted");
         return Ok(());
     };
-    inst.start_call(spec.call_timeout);
+    inst.start_call(spec.base.call_timeout);
     inst.store.data().log_tags.set_conn(Some(conn));
     let Some(handler) = inst.exports.adopt_handler() else {
         return Ok(());
@@ -141,11 +142,11 @@ pub(super) async fn adopt(
         .call_on_adopt(&mut inst.store, conn, &path, &params, &attachment)
         .await?;
     if keep {
-        crate::metrics::global().moved(&spec.plugin, "adopted");
+        crate::metrics::global().moved(&spec.base.name, "adopted");
     } else {
-        crate::metrics::global().moved(&spec.plugin, "refused");
+        crate::metrics::global().moved(&spec.base.name, "refused");
         tracing::info!(
-            plugin = &*spec.plugin,
+            plugin = &*spec.base.name,
             conn,
             "on-adopt refused the connection; closing it with 1012"
         );
@@ -182,8 +183,8 @@ pub(super) async fn recover(
     e: wasmtime::Error,
 ) -> Option<Instance> {
     let kind = super::calls::failure_kind(&e, broken.store.data().limits.refused);
-    crate::metrics::global().failed(&spec.plugin, kind);
-    let e = describe(e, spec.call_timeout);
+    crate::metrics::global().failed(&spec.base.name, kind);
+    let e = describe(e, spec.base.call_timeout);
     let why = crate::text::one_line(&format!("{e:?}"));
     let short = summary(&e);
     let data = broken.store.data_mut();
@@ -219,12 +220,16 @@ pub(super) async fn recover(
         "closing its connections with 1011 and rebuilding the instance"
     };
     if blameless {
-        tracing::warn!(plugin = &*spec.plugin, conn, "the host ran out of resources during a call (not counted against the plugin); {next}: {why}");
+        tracing::warn!(plugin = &*spec.base.name, conn, "the host ran out of resources during a call (not counted against the plugin); {next}: {why}");
     } else {
-        tracing::error!(plugin = &*spec.plugin, conn, "plugin failed; {next}: {why}");
+        tracing::error!(
+            plugin = &*spec.base.name,
+            conn,
+            "plugin failed; {next}: {why}"
+        );
         failed(spec, &short);
     }
-    if !moves || spec.health.quarantined().is_some() {
+    if !moves || spec.base.health.quarantined().is_some() {
         close_all(spec, others, !moves);
         return None;
     }
@@ -232,7 +237,7 @@ pub(super) async fn recover(
         Ok(i) => i,
         Err(e) => {
             tracing::error!(
-                plugin = &*spec.plugin,
+                plugin = &*spec.base.name,
                 "cannot instantiate plugin to take over the connections of a failed one: {}",
                 crate::text::one_line(&format!("{e:#}"))
             );
@@ -242,16 +247,16 @@ pub(super) async fn recover(
     };
     let dropped = inst.store.data_mut().timers.put(None, plugin_timers);
     if dropped > 0 {
-        crate::metrics::global().timers(&spec.plugin, "dropped", dropped as u64);
+        crate::metrics::global().timers(&spec.base.name, "dropped", dropped as u64);
     }
     let mut left = others.into_iter();
     for (id, served) in left.by_ref() {
         if let Err(e) = adopt(spec, &mut inst, id, served, None).await {
             // Failing again while taking over: close what this instance
             // holds and what is left rather than loop.
-            let again = summary(&describe(e, spec.call_timeout));
-            tracing::error!(plugin = &*spec.plugin, conn = id, "plugin failed again in on-adopt; closing the remaining connections with 1011: {again}");
-            crate::metrics::global().failed(&spec.plugin, "trap");
+            let again = summary(&describe(e, spec.base.call_timeout));
+            tracing::error!(plugin = &*spec.base.name, conn = id, "plugin failed again in on-adopt; closing the remaining connections with 1011: {again}");
+            crate::metrics::global().failed(&spec.base.name, "trap");
             failed(spec, &again);
             let held: Vec<(u64, Served)> = inst.store.data_mut().conns.drain().collect();
             close_all(spec, held.into_iter().chain(left).collect(), false);
@@ -259,7 +264,7 @@ pub(super) async fn recover(
         }
     }
     tracing::info!(
-        plugin = &*spec.plugin,
+        plugin = &*spec.base.name,
         "a fresh instance took over {} connection(s)",
         inst.store.data().conns.len()
     );
@@ -271,7 +276,7 @@ pub(super) async fn recover(
 fn close_all(spec: &ShardSpec, conns: Vec<(u64, Served)>, counted: bool) {
     for (_, served) in conns {
         if !counted {
-            crate::metrics::global().moved(&spec.plugin, "lost");
+            crate::metrics::global().moved(&spec.base.name, "lost");
         }
         close_with(&served, close::INTERNAL_ERROR, "plugin failed");
     }

@@ -8,10 +8,9 @@
 //! dropped: the next handshake gets a fresh one. A full queue answers 503
 //! at once instead of keeping handshakes waiting.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 use wasmtime::Store;
@@ -19,14 +18,12 @@ use wasmtime::Store;
 use super::bindings::{middleware, IdentityRecord, MiddlewarePre, Reject, Scope};
 use super::budget::CallBudget;
 use super::calls::failure_kind;
-use super::connections::Connections;
 use super::engine::WasmEngine;
-use super::health::Health;
 use super::log_budget::LogBudget;
 use super::log_tags::LogTags;
 use super::spec::{describe, summary, wasi_ctx};
 use super::state::{ConnMap, HostState};
-use crate::config::{Manifest, WasiGrants};
+use super::version::VersionBase;
 use crate::events::{self, Kind};
 
 /// Handshakes one middleware version may have waiting; past it, 503.
@@ -36,27 +33,9 @@ pub const QUEUE_CAPACITY: usize = 256;
 pub struct MiddlewareSpec {
     /// The type-checked component.
     pub pre: MiddlewarePre<HostState>,
-    /// The middleware's name (its file stem).
-    pub name: Arc<str>,
-    /// Its load counter (0 for `check`).
-    pub version: u64,
-    /// Its `[config]` values.
-    pub config: Arc<BTreeMap<String, String>>,
-    /// Memory cap of its instance, in bytes.
-    pub memory_limit: usize,
-    /// CPU budget of one `on-handshake`.
-    pub call_timeout: Duration,
-    /// Log lines its instance may write per second.
-    pub log_lines_per_second: u32,
-    /// What it may reach through WASI.
-    pub grants: WasiGrants,
-    /// Its failures and dropped log lines.
-    pub health: Arc<Health>,
-    /// The server's connections (the host state wants them; a middleware
-    /// imports nothing that uses them).
-    pub connections: Arc<Connections>,
-    /// Where its log lines go; the global subscriber when `None`.
-    pub log: Option<tracing::Dispatch>,
+    /// Its name, number, settings, grants, health, connections and log, as
+    /// a consumer version has them too.
+    pub base: VersionBase,
 }
 
 /// A live middleware instance and its store.
@@ -68,48 +47,30 @@ pub struct MiddlewareInstance {
 }
 
 impl MiddlewareSpec {
-    /// The spec of a middleware version loaded with `manifest`.
-    pub fn new(
-        pre: MiddlewarePre<HostState>,
-        name: Arc<str>,
-        version: u64,
-        manifest: &Manifest,
-        connections: Arc<Connections>,
-    ) -> MiddlewareSpec {
-        MiddlewareSpec {
-            pre,
-            name,
-            version,
-            config: Arc::new(manifest.config.clone()),
-            memory_limit: manifest.memory_limit,
-            call_timeout: manifest.call_timeout,
-            log_lines_per_second: manifest.log_lines_per_second,
-            grants: manifest.wasi.clone(),
-            health: Arc::new(Health::new(manifest.quarantine)),
-            connections,
-            log: None,
-        }
+    /// The spec of a middleware version.
+    pub fn new(pre: MiddlewarePre<HostState>, base: VersionBase) -> MiddlewareSpec {
+        MiddlewareSpec { pre, base }
     }
 
     /// Build a fresh instance; failures are reported, never panicked on.
     pub async fn instantiate(&self) -> anyhow::Result<MiddlewareInstance> {
         let budget = Arc::new(LogBudget::new(
-            self.name.clone(),
-            self.log_lines_per_second,
-            self.health.clone(),
+            self.base.name.clone(),
+            self.base.log_lines_per_second,
+            self.base.health.clone(),
         ));
-        let tags = Arc::new(LogTags::new(self.name.clone(), self.version));
-        let wasi = wasi_ctx(&self.grants, &budget, &tags)?;
+        let tags = Arc::new(LogTags::new(self.base.name.clone(), self.base.version));
+        let wasi = wasi_ctx(&self.base.grants, &budget, &tags)?;
         let state = HostState {
-            plugin: self.name.clone(),
-            config: self.config.clone(),
+            plugin: self.base.name.clone(),
+            config: self.base.config.clone(),
             conns: ConnMap::default(),
             attachment_max: 0,
             timers: super::timers::Timers::new(0),
-            connections: self.connections.clone(),
+            connections: self.base.connections.clone(),
             max_message_size: 0,
             takes_events: false,
-            budget: CallBudget::start(self.call_timeout),
+            budget: CallBudget::start(self.base.call_timeout),
             limits: Default::default(),
             log_budget: budget,
             log_tags: tags,
@@ -117,12 +78,12 @@ impl MiddlewareSpec {
             table: Default::default(),
         };
         let engine = self.pre.instance_pre().engine();
-        let mut store = WasmEngine::store_on(engine, state, self.memory_limit);
+        let mut store = WasmEngine::store_on(engine, state, self.base.memory_limit);
         let exports = self
             .pre
             .instantiate_async(&mut store)
             .await
-            .map_err(|e| describe(e, self.call_timeout))?;
+            .map_err(|e| describe(e, self.base.call_timeout))?;
         Ok(MiddlewareInstance { store, exports })
     }
 }
@@ -219,10 +180,10 @@ pub fn spawn(spec: Arc<MiddlewareSpec>, first: Option<MiddlewareInstance>) -> Mi
     let stats = Arc::new(MiddlewareStats::default());
     let handle = MiddlewareHandle {
         tx,
-        name: spec.name.clone(),
+        name: spec.base.name.clone(),
         stats: stats.clone(),
     };
-    match spec.log.clone() {
+    match spec.base.log.clone() {
         Some(dispatch) => tokio::spawn(run(spec, first, rx, stats).with_subscriber(dispatch)),
         None => tokio::spawn(run(spec, first, rx, stats)),
     };
@@ -235,7 +196,7 @@ async fn run(
     mut rx: mpsc::Receiver<Call>,
     stats: Arc<MiddlewareStats>,
 ) {
-    let times = crate::metrics::global().calls(&spec.name, "on_handshake");
+    let times = crate::metrics::global().calls(&spec.base.name, "on_handshake");
     while let Some(call) = rx.recv().await {
         if call.reply.is_closed() {
             continue; // the client went away while it waited
@@ -259,7 +220,7 @@ async fn run(
         };
         {
             let data = inst.store.data_mut();
-            data.budget = CallBudget::start(spec.call_timeout);
+            data.budget = CallBudget::start(spec.base.call_timeout);
             data.limits.refused = false;
         }
         inst.store.set_epoch_deadline(1);
@@ -275,7 +236,7 @@ async fn run(
             Ok(Err(reject)) => Verdict::Reject(reject),
             Err(e) => {
                 let kind = failure_kind(&e, inst.store.data().limits.refused);
-                let why = summary(&describe(e, spec.call_timeout));
+                let why = summary(&describe(e, spec.base.call_timeout));
                 fail(&spec, &stats, kind, &why);
                 // The instance may be in any state: the next call gets a
                 // fresh one.
@@ -290,14 +251,19 @@ async fn run(
 /// Log, count and record a failed call or instantiation.
 fn fail(spec: &MiddlewareSpec, stats: &MiddlewareStats, kind: &'static str, why: &str) {
     stats.failures.fetch_add(1, Ordering::Relaxed);
-    spec.health.failures.fetch_add(1, Ordering::Relaxed);
+    spec.base.health.failures.fetch_add(1, Ordering::Relaxed);
     tracing::error!(
-        plugin = &*spec.name,
-        version = spec.version,
+        plugin = &*spec.base.name,
+        version = spec.base.version,
         kind,
         "middleware `{}` failed ({kind}): {why}; the handshake is refused and the next one gets a fresh instance",
-        spec.name
+        spec.base.name
     );
-    crate::metrics::global().failed(&spec.name, kind);
-    events::global().record(Kind::failure(kind), &spec.name, Some(spec.version), why);
+    crate::metrics::global().failed(&spec.base.name, kind);
+    events::global().record(
+        Kind::failure(kind),
+        &spec.base.name,
+        Some(spec.base.version),
+        why,
+    );
 }

@@ -24,6 +24,7 @@ pub(crate) mod spec;
 pub(crate) mod state;
 mod stdio;
 pub(crate) mod timers;
+pub(crate) mod version;
 
 pub use engine::WasmEngine;
 pub use pool::PoolPlan;

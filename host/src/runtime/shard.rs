@@ -60,7 +60,7 @@ pub fn spawn(spec: Arc<ShardSpec>, instance: Option<Instance>) -> ShardHandle {
     use tracing::instrument::WithSubscriber as _;
     let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
     let me = tx.downgrade();
-    match spec.log.clone() {
+    match spec.base.log.clone() {
         Some(dispatch) => tokio::spawn(run(spec, instance, rx, me).with_subscriber(dispatch)),
         None => tokio::spawn(run(spec, instance, rx, me)),
     };
@@ -93,8 +93,8 @@ async fn run(
     mut rx: mpsc::Receiver<Request>,
     me: mpsc::WeakSender<Request>,
 ) {
-    let _live = LiveShard::new(spec.health.clone());
-    let mut times = CallTimes::new(spec.plugin.clone());
+    let _live = LiveShard::new(spec.base.health.clone());
+    let mut times = CallTimes::new(spec.base.name.clone());
     let mut moved = Moved::default();
     // One sleep, re-armed only when the earliest timer changes: a plugin
     // without timers never touches it.
@@ -160,27 +160,30 @@ async fn run(
             None => continue,
         };
         if rx.is_empty() {
-            moved.prune(&spec.connections, &me);
+            moved.prune(&spec.base.connections, &me);
         }
         if instance.is_none() {
-            if spec.health.quarantined().is_some() {
-                refuse(&spec.plugin, req, ConnectOutcome::Failed);
+            if spec.base.health.quarantined().is_some() {
+                refuse(&spec.base.name, req, ConnectOutcome::Failed);
                 continue;
             }
             match spec.instantiate().await {
                 Ok(i) => instance = Some(i),
                 Err(e) if super::pool::host_resource(&e) => {
-                    super::pool::note_refused(&spec.plugin, &summary(&e));
-                    refuse(&spec.plugin, req, ConnectOutcome::NoRoom);
+                    super::pool::note_refused(&spec.base.name, &summary(&e));
+                    refuse(&spec.base.name, req, ConnectOutcome::NoRoom);
                     continue;
                 }
                 Err(e) => {
                     let why = crate::text::one_line(&format!("{e:#}"));
-                    tracing::error!(plugin = &*spec.plugin, "cannot instantiate plugin: {why}");
-                    crate::metrics::global().failed(&spec.plugin, "instantiate");
+                    tracing::error!(
+                        plugin = &*spec.base.name,
+                        "cannot instantiate plugin: {why}"
+                    );
+                    crate::metrics::global().failed(&spec.base.name, "instantiate");
                     event(&spec, Kind::Instantiate, &summary(&e));
                     failed(&spec, &why);
-                    refuse(&spec.plugin, req, ConnectOutcome::Failed);
+                    refuse(&spec.base.name, req, ConnectOutcome::Failed);
                     continue;
                 }
             }
@@ -213,11 +216,11 @@ async fn fire_due(spec: &ShardSpec, instance: &mut Option<Instance>, times: &mut
             return;
         };
         if inst.exports.timer_handler().is_none() {
-            crate::metrics::global().timers(&spec.plugin, "dropped", 1);
+            crate::metrics::global().timers(&spec.base.name, "dropped", 1);
             continue;
         }
-        crate::metrics::global().timers(&spec.plugin, "fired", 1);
-        inst.start_call(spec.call_timeout);
+        crate::metrics::global().timers(&spec.base.name, "fired", 1);
+        inst.start_call(spec.base.call_timeout);
         inst.store.data().log_tags.set_conn(conn);
         let started = times.start(Some(6));
         let result = match inst.exports.timer_handler() {
@@ -236,15 +239,15 @@ async fn fire_due(spec: &ShardSpec, instance: &mut Option<Instance>, times: &mut
 
 /// Put what happened to this version in the event log.
 pub(super) fn event(spec: &ShardSpec, kind: Kind, detail: &str) {
-    events::global().record(kind, &spec.plugin, Some(spec.version), detail);
+    events::global().record(kind, &spec.base.name, Some(spec.base.version), detail);
 }
 
 /// Count a failure of the plugin, and say so if it starts a quarantine.
 pub(super) fn failed(spec: &ShardSpec, why: &str) {
-    if let Some(q) = spec.health.record_failure(why) {
-        let policy = spec.health.policy();
+    if let Some(q) = spec.base.health.record_failure(why) {
+        let policy = spec.base.health.policy();
         tracing::error!(
-            plugin = &*spec.plugin,
+            plugin = &*spec.base.name,
             "plugin quarantined for {} s after {} failures within {} s: its routes answer 503 until then; last failure: {why}",
             q.length.as_secs_f64(),
             q.failures,
@@ -265,7 +268,7 @@ async fn handle(
     req: Request,
     me: &mpsc::WeakSender<Request>,
 ) -> Result<(), (u64, wasmtime::Error)> {
-    inst.start_call(spec.call_timeout);
+    inst.start_call(spec.base.call_timeout);
     inst.store.data().log_tags.set_conn(req.conn());
     if let Request::Adopt {
         conn,
@@ -339,7 +342,8 @@ async fn handle(
                 return Ok(());
             }
             let Some(events) = inst.exports.event_handler() else {
-                spec.connections
+                spec.base
+                    .connections
                     .traffic
                     .events_unhandled
                     .fetch_add(1, Ordering::Relaxed);
@@ -375,7 +379,7 @@ async fn handle(
         Request::TakeTimers { timers } => {
             let dropped = store.data_mut().timers.put(None, timers);
             if dropped > 0 {
-                crate::metrics::global().timers(&spec.plugin, "dropped", dropped as u64);
+                crate::metrics::global().timers(&spec.base.name, "dropped", dropped as u64);
             }
             Ok(())
         }

@@ -2,7 +2,6 @@
 //! linked component, its settings and grants, and the host state each new
 //! store starts with; and the live [`Instance`] a shard owns.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,13 +10,12 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
 use super::bindings::PluginPre;
 use super::budget::CallBudget;
-use super::connections::Connections;
 use super::engine::WasmEngine;
-use super::health::Health;
 use super::log_budget::LogBudget;
 use super::log_tags::LogTags;
 use super::state::{ConnMap, HostState};
 use super::stdio::LogStream;
+use super::version::VersionBase;
 use super::DeadlineExceeded;
 use crate::config::WasiGrants;
 
@@ -27,27 +25,11 @@ pub struct ShardSpec {
     pub engine: WasmEngine,
     /// The type-checked component, ready to instantiate.
     pub pre: PluginPre<HostState>,
-    /// The plugin's name.
-    pub plugin: Arc<str>,
-    /// The version these shards serve (0 outside the server: `check`), for
-    /// log lines and events.
-    pub version: u64,
-    /// The plugin's `[config]` values.
-    pub config: Arc<BTreeMap<String, String>>,
-    /// Memory cap per instance, in bytes.
-    pub memory_limit: usize,
-    /// CPU budget of one call.
-    pub call_timeout: Duration,
+    /// Its name, number, settings, grants, health, connections and log, as
+    /// a middleware version has them too.
+    pub base: VersionBase,
     /// Largest message a plugin may send.
     pub max_message_size: usize,
-    /// Log lines a shard may write per second.
-    pub log_lines_per_second: u32,
-    /// What the plugin may reach through WASI.
-    pub grants: WasiGrants,
-    /// Failures, quarantine and counters of this version.
-    pub health: Arc<Health>,
-    /// Every connection of the server and their groups.
-    pub connections: Arc<Connections>,
     /// The largest attachment a connection may have, in bytes.
     pub attachment_max: usize,
     /// Timers one instance may hold.
@@ -56,10 +38,6 @@ pub struct ShardSpec {
     /// a failed one (`on_reload` is adopt, by the manifest or because the
     /// plugin exports `adopt-handler`) instead of closing with it.
     pub moves: bool,
-    /// Where the shards' log lines go (the plugin's and the host's about
-    /// it): the global subscriber when `None`; the test harness captures
-    /// them with its own.
-    pub log: Option<tracing::Dispatch>,
 }
 
 /// A live instance and its store.
@@ -86,29 +64,19 @@ impl ShardSpec {
     pub fn new(
         engine: WasmEngine,
         pre: PluginPre<HostState>,
-        plugin: Arc<str>,
+        base: VersionBase,
         manifest: &crate::config::Manifest,
         max_message_size: usize,
-        connections: Arc<Connections>,
     ) -> ShardSpec {
         let moves = manifest.reload.mode(pre.adopts()) == crate::config::OnReload::Adopt;
         ShardSpec {
             engine,
             pre,
-            plugin,
-            version: 0,
-            config: Arc::new(manifest.config.clone()),
-            memory_limit: manifest.memory_limit,
-            call_timeout: manifest.call_timeout,
+            base,
             max_message_size,
-            log_lines_per_second: manifest.log_lines_per_second,
-            grants: manifest.wasi.clone(),
-            health: Arc::new(Health::new(manifest.quarantine)),
-            connections,
             attachment_max: manifest.reload.attachment_max_bytes,
             timers_max: manifest.reload.timers_max,
             moves,
-            log: None,
         }
     }
 
@@ -116,22 +84,22 @@ impl ShardSpec {
     /// cap too small) are reported, never panicked on.
     pub async fn instantiate(&self) -> anyhow::Result<Instance> {
         let budget = Arc::new(LogBudget::new(
-            self.plugin.clone(),
-            self.log_lines_per_second,
-            self.health.clone(),
+            self.base.name.clone(),
+            self.base.log_lines_per_second,
+            self.base.health.clone(),
         ));
-        let tags = Arc::new(LogTags::new(self.plugin.clone(), self.version));
-        let wasi = wasi_ctx(&self.grants, &budget, &tags)?;
+        let tags = Arc::new(LogTags::new(self.base.name.clone(), self.base.version));
+        let wasi = wasi_ctx(&self.base.grants, &budget, &tags)?;
         let state = HostState {
-            plugin: self.plugin.clone(),
-            config: self.config.clone(),
+            plugin: self.base.name.clone(),
+            config: self.base.config.clone(),
             conns: ConnMap::default(),
             attachment_max: self.attachment_max,
             timers: super::timers::Timers::new(self.timers_max),
-            connections: self.connections.clone(),
+            connections: self.base.connections.clone(),
             max_message_size: self.max_message_size,
             takes_events: self.pre.takes_events(),
-            budget: CallBudget::start(self.call_timeout),
+            budget: CallBudget::start(self.base.call_timeout),
             limits: Default::default(),
             log_budget: budget,
             log_tags: tags,
@@ -139,12 +107,12 @@ impl ShardSpec {
             table: Default::default(),
         };
         let engine = self.pre.instance_pre().engine();
-        let mut store = WasmEngine::store_on(engine, state, self.memory_limit);
+        let mut store = WasmEngine::store_on(engine, state, self.base.memory_limit);
         let exports = self
             .pre
             .instantiate_async(&mut store)
             .await
-            .map_err(|e| describe(e, self.call_timeout))?;
+            .map_err(|e| describe(e, self.base.call_timeout))?;
         Ok(Instance { store, exports })
     }
 }
