@@ -42,7 +42,7 @@ fi
 # JavaScript ones would take the server minutes to compile at start.
 "$root/scripts/build-plugins.sh" --rust-only "$out/plugins" 2>/dev/null
 . "$root/scripts/profile.sh"
-cargo build -q --profile "$profile" -p wasmsock --manifest-path "$root/Cargo.toml"
+cargo build -q --profile "$profile" "${select_host[@]}" --manifest-path "$root/Cargo.toml"
 
 log=$out/server.log
 # The fuzzing client opens hundreds of connections in quick succession from

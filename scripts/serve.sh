@@ -9,13 +9,13 @@
 #   scripts/serve.sh [wasmsock serve options]
 #
 # WASMSOCK_PROFILE=dev serves a debug build instead of the release one (CI's
-# smoke test does, to reuse the test build rather than compile the host a
-# third time).
+# smoke test does: built with the test build's features, see
+# scripts/profile.sh, it reuses the tests' build and compiles nothing).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/profile.sh"
 "$root/scripts/build-plugins.sh"
-cargo build --profile "$profile" -p wasmsock --manifest-path "$root/Cargo.toml"
+cargo build --profile "$profile" "${select_host[@]}" --manifest-path "$root/Cargo.toml"
 has_listen=0 has_admin=0
 for a in "$@"; do
   [[ $a == --listen* ]] && has_listen=1
