@@ -167,6 +167,11 @@ pub fn compile_any(
             LoadError::WrongWorld(e.into())
         }
     };
+    if middleware && flavor.sync() {
+        // Middleware is called asynchronously, on the default engine,
+        // whatever `instance` says.
+        return compile_any(engine, InstanceMode::Shared, bytes, None);
+    }
     let instance_pre = flavor.linker().instantiate_pre(&component).map_err(wrong)?;
     if middleware {
         let pre = MiddlewarePre::new(instance_pre).map_err(wrong)?;
@@ -177,7 +182,7 @@ pub fn compile_any(
             compile_time,
         }));
     }
-    let pre = PluginPre::new(instance_pre).map_err(wrong)?;
+    let pre = PluginPre::new(instance_pre, flavor.sync()).map_err(wrong)?;
     Ok(CompiledAny::Consumer(Compiled {
         pre,
         hash: content_hash(bytes),

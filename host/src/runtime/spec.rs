@@ -68,6 +68,9 @@ pub struct Instance {
     pub(super) store: Store<HostState>,
     /// Its exports.
     pub(super) exports: super::bindings::PluginExports,
+    /// True when its sync calls run in `block_in_place`: the plugin's WASI
+    /// grants (folders, outbound TCP) reach code that blocks on tokio.
+    pub(super) blocking: bool,
 }
 
 impl Instance {
@@ -139,13 +142,23 @@ impl ShardSpec {
             table: Default::default(),
         };
         let engine = self.pre.instance_pre().engine();
-        let mut store = WasmEngine::store_on(engine, state, self.memory_limit);
-        let exports = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| describe(e, self.call_timeout))?;
-        Ok(Instance { store, exports })
+        let sync = self.pre.sync();
+        let mut store = WasmEngine::store_on(engine, state, self.memory_limit, sync);
+        let blocking = sync && (!self.grants.dirs.is_empty() || !self.grants.connect.is_empty());
+        let pre = &self.pre;
+        let exports = if blocking {
+            tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(pre.instantiate(&mut store))
+            })
+        } else {
+            pre.instantiate(&mut store).await
+        };
+        let exports = exports.map_err(|e| describe(e, self.call_timeout))?;
+        Ok(Instance {
+            store,
+            exports,
+            blocking,
+        })
     }
 }
 
