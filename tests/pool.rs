@@ -190,9 +190,10 @@ async fn twelve_thousand_per_connection_instances_echo_and_leave() {
         "instance = \"per-connection\"\n",
     )
     .expect("manifest");
-    // Without copy-on-write images an instance costs four memory mappings
-    // instead of six, so Linux's default vm.max_map_count (65,530) leaves
-    // room for about 15,800 rather than 10,600; the pool's size is derived.
+    // Without copy-on-write images an instance costs two memory mappings
+    // instead of four, so Linux's default vm.max_map_count (65,530) leaves
+    // room for about 31,700 rather than 15,800 (the open-file limit comes
+    // first); the pool's size is derived.
     let config = dir.path().join("server.toml");
     // The held clients are not read while the others connect (which takes
     // minutes on a loaded machine), so they could not answer the server's
