@@ -152,10 +152,15 @@ async fn pooled_instances_that_trap_overrun_or_hit_their_cap_fail_as_before() {
     let mut ws = server.connect("/hostile").await;
     ws.send(Message::text("grow-vec")).await.expect("send");
     assert_eq!(closed(&mut ws).await.0, 1011);
+    // Recursion without end traps at the wasm stack limit, on the server
+    // thread's own stack now that calls have no fiber.
+    let mut ws = server.connect("/hostile").await;
+    ws.send(Message::text("recurse")).await.expect("send");
+    assert_eq!(closed(&mut ws).await.0, 1011);
 
     let st = server
-        .wait_status("three failures", SETTLE, |s| {
-            s["plugins"]["hostile"]["failures"] == 3
+        .wait_status("four failures", SETTLE, |s| {
+            s["plugins"]["hostile"]["failures"] == 4
         })
         .await;
     assert_eq!(st["pool"]["refused"], 0, "{st:#}");
