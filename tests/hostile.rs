@@ -342,11 +342,12 @@ async fn a_reader_that_never_reads_is_closed_with_1008() {
     echo_rounds(&mut echo, 3).await;
 }
 
-/// Serve `hostile` with `manifest`, ask it to try WASI, and check that each
-/// expected line starts one line of its answer.
-async fn wasi_answer(manifest: &str, expect: &[&str]) {
+/// Serve `hostile` with `mode` (its first manifest lines) and `manifest`,
+/// ask it to try WASI, and check that each expected line starts one line
+/// of its answer.
+async fn wasi_answer(mode: &str, manifest: &str, expect: &[&str]) {
     let dir = plugins_dir();
-    let server = hostile_server(dir.path(), manifest);
+    let server = hostile_server(dir.path(), &format!("{mode}{manifest}"));
     let mut ws = server.connect("/hostile").await;
     let answer = roundtrip(&mut ws, "wasi").await;
     for e in expect {
@@ -359,7 +360,29 @@ async fn wasi_answer(manifest: &str, expect: &[&str]) {
 
 #[tokio::test]
 async fn wasi_reaches_nothing_unless_granted() {
+    wasi_reaches_only_what_is_granted("").await;
+}
+
+/// Per-connection instances use WASI's synchronous functions (their calls
+/// run without a fiber): the same answers, granted or not, and printing
+/// works too.
+#[tokio::test]
+async fn wasi_reaches_nothing_unless_granted_per_connection() {
+    let mode = "instance = \"per-connection\"\n";
+    wasi_reaches_only_what_is_granted(mode).await;
+    let dir = plugins_dir();
+    let server = hostile_server(dir.path(), mode);
+    let mut ws = server.connect("/hostile").await;
+    assert_eq!(
+        roundtrip(&mut ws, "stdout-flood 128").await,
+        "flooded 2 lines"
+    );
+    assert_eq!(roundtrip(&mut ws, "still").await, "still");
+}
+
+async fn wasi_reaches_only_what_is_granted(mode: &str) {
     wasi_answer(
+        mode,
         "",
         &[
             "preopens: []",
@@ -390,6 +413,7 @@ async fn wasi_reaches_nothing_unless_granted() {
         scratch.path()
     );
     wasi_answer(
+        mode,
         &manifest,
         &[
             "preopens: [/data,/scratch]",
@@ -414,6 +438,7 @@ async fn wasi_reaches_nothing_unless_granted() {
         scratch.path()
     );
     wasi_answer(
+        mode,
         &manifest,
         &[
             &format!("tcp 127.0.0.1:{other_port}: denied"),

@@ -514,3 +514,30 @@ async fn timers_fire_once_cancel_die_with_their_connection_and_survive_a_reload(
         .await;
     assert_eq!((fired, refused), (3.0, 1.0));
 }
+
+/// Per-connection instances, which are called synchronously (no fiber):
+/// a connection's state and its timer move to the new version's instance.
+#[tokio::test]
+async fn a_per_connection_instance_moves_with_its_state_and_timer() {
+    let manifest = |v: u32| {
+        format!("instance = \"per-connection\"\ntimers_max = 4\n[config]\nversion = \"{v}\"\n")
+            .into_bytes()
+    };
+    let dir = plugins_dir();
+    atomic_write(dir.path(), "keeper.toml", &manifest(1));
+    install(dir.path(), "keeper", "keeper");
+    let server = TestServer::start(dir.path(), &[]);
+    let mut ws = server.connect("/keeper").await;
+    assert_eq!(roundtrip(&mut ws, "a").await, "1:1:a");
+    assert_eq!(roundtrip(&mut ws, "b").await, "1:2:b");
+    assert_eq!(roundtrip(&mut ws, "timer 2500 10").await, "Ok(())");
+    atomic_write(dir.path(), "keeper.toml", &manifest(2));
+    server.wait_log("plugin `keeper` (version 2)", WAIT).await;
+    assert_eq!(roundtrip(&mut ws, "c").await, "2:3:c", "{}", server.logs());
+    assert_eq!(
+        text_within(&mut ws, WAIT).await.as_deref(),
+        Some("2:timer 10"),
+        "log:\n{}",
+        server.logs()
+    );
+}

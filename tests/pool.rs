@@ -141,6 +141,17 @@ async fn pooled_instances_that_trap_overrun_or_hit_their_cap_fail_as_before() {
     ws.send(Message::text("loop")).await.expect("send");
     assert_eq!(closed(&mut ws).await.0, 1011);
     server.wait_log("100 ms CPU budget", SETTLE).await;
+    // A wait in WASI (a 30 s sleep) holds its thread only until the same
+    // deadline: the call fails as over budget well before the sleep ends.
+    let mut ws = server.connect("/hostile").await;
+    let asked = Instant::now();
+    ws.send(Message::text("sleep")).await.expect("send");
+    assert_eq!(closed(&mut ws).await.0, 1011);
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "the sleeping call was cut after {:?}",
+        asked.elapsed()
+    );
     // memory.grow stops at the plugin's cap (the guest sees -1), and a vector
     // that grows without end traps at it.
     let mut ws = server.connect("/hostile").await;
@@ -152,10 +163,15 @@ async fn pooled_instances_that_trap_overrun_or_hit_their_cap_fail_as_before() {
     let mut ws = server.connect("/hostile").await;
     ws.send(Message::text("grow-vec")).await.expect("send");
     assert_eq!(closed(&mut ws).await.0, 1011);
+    // Recursion without end traps at the wasm stack limit, on the server
+    // thread's own stack now that calls have no fiber.
+    let mut ws = server.connect("/hostile").await;
+    ws.send(Message::text("recurse")).await.expect("send");
+    assert_eq!(closed(&mut ws).await.0, 1011);
 
     let st = server
-        .wait_status("three failures", SETTLE, |s| {
-            s["plugins"]["hostile"]["failures"] == 3
+        .wait_status("five failures", SETTLE, |s| {
+            s["plugins"]["hostile"]["failures"] == 5
         })
         .await;
     assert_eq!(st["pool"]["refused"], 0, "{st:#}");
@@ -190,9 +206,10 @@ async fn twelve_thousand_per_connection_instances_echo_and_leave() {
         "instance = \"per-connection\"\n",
     )
     .expect("manifest");
-    // Without copy-on-write images an instance costs four memory mappings
-    // instead of six, so Linux's default vm.max_map_count (65,530) leaves
-    // room for about 15,800 rather than 10,600; the pool's size is derived.
+    // Without copy-on-write images an instance costs two memory mappings
+    // instead of four, so Linux's default vm.max_map_count (65,530) leaves
+    // room for about 31,700 rather than 15,800 (the open-file limit comes
+    // first); the pool's size is derived.
     let config = dir.path().join("server.toml");
     // The held clients are not read while the others connect (which takes
     // minutes on a loaded machine), so they could not answer the server's

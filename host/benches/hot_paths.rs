@@ -23,8 +23,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use wasmsock::config::{InstanceMode, Manifest, PluginDefaults};
 use wasmsock::internals::{
     build_scope, compile, spawn, Batch, CallBudget, ConnMap, ConnectOutcome, Connections,
-    HostState, LogBudget, LogTags, Message, Outbound, Outbox, Request, RequestHead, Served,
-    ShardSpec, Timers, VersionBase,
+    HostState, LogBudget, LogTags, Message, Outbound, Outbox, PluginExports, Request, RequestHead,
+    Served, ShardSpec, Timers, VersionBase,
 };
 use wasmsock::routing::{RoutePattern, RouteTable};
 use wasmsock::runtime::WasmEngine;
@@ -213,10 +213,11 @@ fn bench_guest(c: &mut Criterion) {
         table: Default::default(),
     };
     let mut store = echo.engine.store(state, 64 << 20);
-    let consumer = rt
-        .block_on(echo.spec.pre.instantiate_async(&mut store))
-        .unwrap();
-    let handler = consumer.consumer.wasmsock_plugin_handler();
+    let exports = rt.block_on(echo.spec.pre.instantiate(&mut store)).unwrap();
+    let PluginExports::Async(exports) = exports else {
+        panic!("a shared shard's exports are called asynchronously");
+    };
+    let handler = exports.handler().unwrap();
     let msg = small_message();
     let mut batch = Batch::default();
     let mut n = 0u32;

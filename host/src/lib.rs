@@ -84,7 +84,7 @@ pub mod text;
 #[doc(hidden)]
 pub mod internals {
     pub use crate::plugins::loader::compile;
-    pub use crate::runtime::bindings::Message;
+    pub use crate::runtime::bindings::{Message, PluginExports};
     pub use crate::runtime::budget::CallBudget;
     pub use crate::runtime::connections::Connections;
     pub use crate::runtime::log_budget::LogBudget;

@@ -43,6 +43,15 @@ pub struct WasiGrants {
     pub dns: bool,
 }
 
+impl WasiGrants {
+    /// True when the grants reach WASI code that blocks a thread while it
+    /// waits (files, outbound TCP, name lookups): such a plugin must be
+    /// called asynchronously, so per-connection mode does not pool it.
+    pub fn reach_blocking_io(&self) -> bool {
+        !self.dirs.is_empty() || !self.connect.is_empty() || self.dns
+    }
+}
+
 /// One host folder made visible to a plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirGrant {

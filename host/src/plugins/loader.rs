@@ -168,6 +168,11 @@ pub fn compile_any(
             LoadError::WrongWorld(e.into())
         }
     };
+    if middleware && flavor.sync() {
+        // Middleware is called asynchronously, on the default engine,
+        // whatever `instance` says.
+        return compile_any(engine, InstanceMode::Shared, bytes, None);
+    }
     let instance_pre = flavor.linker().instantiate_pre(&component).map_err(wrong)?;
     if middleware {
         let pre = MiddlewarePre::new(instance_pre).map_err(wrong)?;
@@ -178,7 +183,7 @@ pub fn compile_any(
             compile_time,
         }));
     }
-    let pre = PluginPre::new(instance_pre).map_err(wrong)?;
+    let pre = PluginPre::new(instance_pre, flavor.sync()).map_err(wrong)?;
     Ok(CompiledAny::Consumer(Compiled {
         pre,
         hash: content_hash(bytes),
@@ -265,7 +270,15 @@ pub async fn load_any(
     bytes: Vec<u8>,
     spec: LoadSpec<'_>,
 ) -> Result<LoadedAny, LoadError> {
-    let mode = spec.manifest.instance;
+    // The engine to compile for: per-connection plugins go to the pool
+    // (called synchronously) unless their grants reach I/O that blocks a
+    // thread; those stay on the default engine, whose calls yield.
+    let mode = match spec.manifest.instance {
+        InstanceMode::PerConnection if spec.manifest.wasi.reach_blocking_io() => {
+            InstanceMode::Shared
+        }
+        mode => mode,
+    };
     if let (InstanceMode::PerConnection, Some(plan)) = (mode, engine.pool()) {
         if spec.manifest.memory_limit > plan.memory {
             return Err(LoadError::TooBigForPool {

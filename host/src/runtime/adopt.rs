@@ -107,7 +107,7 @@ pub(super) async fn adopt(
 ) -> wasmtime::Result<()> {
     let mut served = served;
     let timers = std::mem::take(&mut served.kept.timers);
-    let call = inst.exports.adopt_handler().map(|_| {
+    let call = inst.exports.adopts().then(|| {
         let k = &served.kept;
         (
             k.path.clone(),
@@ -135,12 +135,13 @@ pub(super) async fn adopt(
     };
     inst.start_call(spec.base.call_timeout);
     inst.store.data().log_tags.set_conn(Some(conn));
-    let Some(handler) = inst.exports.adopt_handler() else {
+    let Some(keep) = call!(
+        inst,
+        adopt_handler.call_on_adopt(conn, &path, &params, &attachment)
+    ) else {
         return Ok(());
     };
-    let keep = handler
-        .call_on_adopt(&mut inst.store, conn, &path, &params, &attachment)
-        .await?;
+    let keep = keep?;
     if keep {
         crate::metrics::global().moved(&spec.base.name, "adopted");
     } else {

@@ -33,6 +33,12 @@ impl CallBudget {
         }
     }
 
+    /// When the call's wall-clock budget ends: the longest a call may wait
+    /// on I/O it cannot yield from.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
     /// Count one tick of running; true when the call is over budget.
     pub fn tick(&mut self) -> bool {
         self.ticks_left = self.ticks_left.saturating_sub(1);

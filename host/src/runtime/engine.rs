@@ -12,6 +12,16 @@
 //! failed `mmap` per instance. Its memories are as large as the pool's
 //! slots, so its code keeps explicit bounds checks: the price of holding
 //! tens of thousands of instances without reserving terabytes.
+//!
+//! Shared shards are called asynchronously: a call runs on a fiber and
+//! yields to tokio at every epoch tick, so a long call never holds a worker
+//! thread for more than a tick. Per-connection instances are called
+//! synchronously, on the worker thread's own stack: a store keeps its fiber
+//! stack between calls, so async calls would need a pooled stack per
+//! instance (two mappings and about 9 KiB of resident memory each, idle).
+//! The trade-off: their epoch callback cannot yield, only trap at the
+//! deadline, so a runaway per-connection call holds its worker thread until
+//! its `call_timeout_ms` (100 ms by default) is spent.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,6 +43,9 @@ use crate::config::InstanceMode;
 pub struct Flavor {
     /// The engine.
     engine: Engine,
+    /// True when its stores are called synchronously (no fiber): the
+    /// pooled engine.
+    sync: bool,
     /// WASI and the wasmsock interfaces, linked once for every plugin.
     linker: Linker<HostState>,
 }
@@ -47,6 +60,11 @@ impl Flavor {
     /// instantiated with.
     pub fn linker(&self) -> &Linker<HostState> {
         &self.linker
+    }
+
+    /// True when instances of this flavor are called synchronously.
+    pub fn sync(&self) -> bool {
+        self.sync
     }
 }
 
@@ -80,8 +98,9 @@ impl Drop for StopOnDrop {
 fn base_config(cache_dir: Option<&Path>) -> anyhow::Result<Config> {
     let mut config = Config::new();
     // Calls are driven from tokio tasks; epoch interruption lets a long
-    // call yield every tick and trap at its deadline, so no worker thread
-    // is held for more than a tick at a time.
+    // call trap at its deadline and, on the async (shared) engine, yield
+    // every tick, so no worker thread is held for more than a tick at a
+    // time there.
     config.epoch_interruption(true);
     // Plugins use the synchronous component ABI. Without the async
     // component-model bookkeeping a small call costs about half as much.
@@ -107,12 +126,16 @@ fn base_config(cache_dir: Option<&Path>) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-fn flavor(config: &Config) -> anyhow::Result<Flavor> {
+fn flavor(config: &Config, sync: bool) -> anyhow::Result<Flavor> {
     let engine = Engine::new(config)
         .map_err(anyhow::Error::from)
         .context("configuring wasmtime")?;
-    let linker = super::imports::linker(&engine).context("setting up plugin imports")?;
-    Ok(Flavor { engine, linker })
+    let linker = super::imports::linker(&engine, sync).context("setting up plugin imports")?;
+    Ok(Flavor {
+        engine,
+        sync,
+        linker,
+    })
 }
 
 impl WasmEngine {
@@ -135,7 +158,7 @@ impl WasmEngine {
         cache_dir: Option<&Path>,
         plan: Option<PoolPlan>,
     ) -> anyhow::Result<WasmEngine> {
-        let shared = flavor(&base_config(cache_dir)?)?;
+        let shared = flavor(&base_config(cache_dir)?, false)?;
         let ticked = Arc::new(Mutex::new(vec![shared.engine.weak()]));
         let stop = Arc::new(AtomicBool::new(false));
         let ticker_engines = ticked.clone();
@@ -194,7 +217,7 @@ impl WasmEngine {
         }
         let mut config = base_config(self.cache_dir.as_deref())?;
         pooled_config(&mut config, plan);
-        let f = Arc::new(flavor(&config).with_context(|| {
+        let f = Arc::new(flavor(&config, true).with_context(|| {
             format!(
                 "building the per-connection instance pool ({} instances of up to {} MiB; see \
                  [pool] in the server file)",
@@ -213,13 +236,19 @@ impl WasmEngine {
 
     /// A store on the default engine; see [`WasmEngine::store_on`].
     pub fn store(&self, state: HostState, memory_limit: usize) -> Store<HostState> {
-        WasmEngine::store_on(&self.shared.engine, state, memory_limit)
+        WasmEngine::store_on(&self.shared.engine, state, memory_limit, false)
     }
 
     /// A store on `engine` with the plugin's memory cap and a deadline
-    /// check that yields to tokio on every tick and traps once the current
-    /// call is over budget.
-    pub fn store_on(engine: &Engine, state: HostState, memory_limit: usize) -> Store<HostState> {
+    /// check that traps once the current call is over budget. Between, it
+    /// yields to tokio on every tick, unless the store is called
+    /// synchronously (`sync`), which cannot yield: then the call goes on.
+    pub fn store_on(
+        engine: &Engine,
+        state: HostState,
+        memory_limit: usize,
+        sync: bool,
+    ) -> Store<HostState> {
         let mut store = Store::new(engine, state);
         store.data_mut().limits.caps = StoreLimitsBuilder::new()
             .memory_size(memory_limit)
@@ -230,11 +259,15 @@ impl WasmEngine {
             .trap_on_grow_failure(false)
             .build();
         store.limiter(|s| &mut s.limits);
-        store.epoch_deadline_callback(|mut ctx| {
+        store.epoch_deadline_callback(move |mut ctx| {
             if ctx.data_mut().budget.tick() {
                 return Err(wasmtime::Error::new(super::DeadlineExceeded));
             }
-            Ok(UpdateDeadline::Yield(1))
+            Ok(if sync {
+                UpdateDeadline::Continue(1)
+            } else {
+                UpdateDeadline::Yield(1)
+            })
         });
         store.set_epoch_deadline(1);
         store
@@ -264,8 +297,8 @@ fn pooled_config(config: &mut Config, plan: &PoolPlan) {
         .total_core_instances(n.saturating_mul(8))
         .total_memories(n)
         .total_tables(n.saturating_mul(TABLES_PER_INSTANCE))
-        // A store keeps its fiber stack between calls: one per instance.
-        .total_stacks(n)
+        // Calls are synchronous: no fiber, so no stack in the pool.
+        .total_stacks(0)
         .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
         .max_memories_per_component(MEMORIES_PER_COMPONENT)
         .max_tables_per_component(TABLES_PER_COMPONENT)
@@ -284,10 +317,4 @@ fn pooled_config(config: &mut Config, plan: &PoolPlan) {
     // shared file instead of copying the data segments (unless `[pool]
     // copy_on_write = false`: two mappings fewer per instance).
     config.memory_init_cow(plan.copy_on_write);
-    // A store keeps its fiber stack until it is dropped; when it is, the
-    // stack's pages go back to the system (and no instance sees another's
-    // stack). Without this, the pool's stacks stayed resident after a burst
-    // of connections: 12,000 of them left the server 290 MiB above its
-    // baseline.
-    config.async_stack_zeroing(true);
 }

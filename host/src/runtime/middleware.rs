@@ -78,7 +78,7 @@ impl MiddlewareSpec {
             table: Default::default(),
         };
         let engine = self.pre.instance_pre().engine();
-        let mut store = WasmEngine::store_on(engine, state, self.base.memory_limit);
+        let mut store = WasmEngine::store_on(engine, state, self.base.memory_limit, false);
         let exports = self
             .pre
             .instantiate_async(&mut store)

@@ -3,6 +3,25 @@
 //! instance owned by one task), each connection's outbound queue and the
 //! registry of every connection.
 
+/// Call an export of a shard's [`spec::Instance`] the way its store runs:
+/// awaited on a fiber (shared shards) or directly (per-connection
+/// instances). `None` when the plugin does not export the interface.
+/// `call!(inst, handler.call_on_message(conn, &message))`.
+macro_rules! call {
+    ($inst:expr, $iface:ident . $method:ident ( $($arg:expr),* $(,)? )) => {{
+        let inst: &mut $crate::runtime::spec::Instance = $inst;
+        match &inst.exports {
+            $crate::runtime::bindings::PluginExports::Async(e) => match e.$iface() {
+                Some(h) => Some(h.$method(&mut inst.store, $($arg),*).await),
+                None => None,
+            },
+            $crate::runtime::bindings::PluginExports::Sync(e) => e.$iface().map(|h| {
+                h.$method(&mut inst.store, $($arg),*)
+            }),
+        }
+    }};
+}
+
 mod adopt;
 pub(crate) mod bindings;
 pub(crate) mod budget;

@@ -215,7 +215,7 @@ async fn fire_due(spec: &ShardSpec, instance: &mut Option<Instance>, times: &mut
         let Some((conn, token)) = inst.store.data_mut().timers.pop_due(now) else {
             return;
         };
-        if inst.exports.timer_handler().is_none() {
+        if !inst.exports.takes_timers() {
             crate::metrics::global().timers(&spec.base.name, "dropped", 1);
             continue;
         }
@@ -223,10 +223,7 @@ async fn fire_due(spec: &ShardSpec, instance: &mut Option<Instance>, times: &mut
         inst.start_call(spec.base.call_timeout);
         inst.store.data().log_tags.set_conn(conn);
         let started = times.start(Some(6));
-        let result = match inst.exports.timer_handler() {
-            Some(h) => h.call_on_timer(&mut inst.store, conn, token).await,
-            None => Ok(()),
-        };
+        let result = call!(inst, timer_handler.call_on_timer(conn, token)).unwrap_or(Ok(()));
         calls::finish(started);
         if let Err(e) = result {
             if let Some(broken) = instance.take() {
@@ -280,8 +277,6 @@ async fn handle(
             .await
             .map_err(|e| (conn, e));
     }
-    let store = &mut inst.store;
-    let handler = inst.exports.consumer.wasmsock_plugin_handler();
     match req {
         Request::Connect {
             conn,
@@ -297,21 +292,25 @@ async fn handle(
                 attachment: Default::default(),
                 timers: Vec::new(),
             };
-            store.data_mut().conns.insert(conn, Served { outbox, kept });
-            match handler.call_on_connect(&mut *store, conn, &scope).await {
-                Ok(Ok(accept)) => {
+            inst.store
+                .data_mut()
+                .conns
+                .insert(conn, Served { outbox, kept });
+            match call!(inst, handler.call_on_connect(conn, &scope)) {
+                None => Ok(()),
+                Some(Ok(Ok(accept))) => {
                     let _ = reply.send(ConnectOutcome::Accept(accept));
                     Ok(())
                 }
-                Ok(Err(reject)) => {
-                    store.data_mut().conns.remove(&conn);
-                    store.data_mut().timers.take(Some(conn));
+                Some(Ok(Err(reject))) => {
+                    inst.store.data_mut().conns.remove(&conn);
+                    inst.store.data_mut().timers.take(Some(conn));
                     let _ = reply.send(ConnectOutcome::Reject(reject));
                     Ok(())
                 }
-                Err(e) => {
-                    store.data_mut().conns.remove(&conn);
-                    store.data_mut().timers.take(Some(conn));
+                Some(Err(e)) => {
+                    inst.store.data_mut().conns.remove(&conn);
+                    inst.store.data_mut().timers.take(Some(conn));
                     let _ = reply.send(ConnectOutcome::Failed);
                     Err((conn, e))
                 }
@@ -320,28 +319,30 @@ async fn handle(
         Request::Message { conn, message } => {
             // A connection unknown here was served by an instance that has
             // since failed; it is already being closed.
-            if !store.data().conns.contains_key(&conn) {
+            if !inst.store.data().conns.contains_key(&conn) {
                 return Ok(());
             }
-            handler
-                .call_on_message(&mut *store, conn, &message)
-                .await
+            call!(inst, handler.call_on_message(conn, &message))
+                .unwrap_or(Ok(()))
                 .map_err(|e| (conn, e))
         }
         Request::Disconnect { conn, info } => {
-            if !store.data().conns.contains_key(&conn) {
+            if !inst.store.data().conns.contains_key(&conn) {
                 return Ok(());
             }
-            let r = handler.call_on_disconnect(&mut *store, conn, &info).await;
-            store.data_mut().conns.remove(&conn);
-            store.data_mut().timers.take(Some(conn));
+            let r = call!(inst, handler.call_on_disconnect(conn, &info)).unwrap_or(Ok(()));
+            inst.store.data_mut().conns.remove(&conn);
+            inst.store.data_mut().timers.take(Some(conn));
             r.map_err(|e| (conn, e))
         }
         Request::Event { conn, group, event } => {
-            if !store.data().conns.contains_key(&conn) {
+            if !inst.store.data().conns.contains_key(&conn) {
                 return Ok(());
             }
-            let Some(events) = inst.exports.event_handler() else {
+            let Some(r) = call!(
+                inst,
+                event_handler.call_on_event(conn, group.as_deref(), &event)
+            ) else {
                 spec.base
                     .connections
                     .traffic
@@ -349,21 +350,14 @@ async fn handle(
                     .fetch_add(1, Ordering::Relaxed);
                 return Ok(());
             };
-            events
-                .call_on_event(&mut *store, conn, group.as_deref(), &event)
-                .await
-                .map_err(|e| (conn, e))
+            r.map_err(|e| (conn, e))
         }
         Request::Gap { conn, group, lost } => {
-            let Some(events) = inst.exports.event_handler() else {
-                return Ok(());
-            };
-            if !store.data().conns.contains_key(&conn) {
+            if !inst.store.data().conns.contains_key(&conn) {
                 return Ok(());
             }
-            events
-                .call_on_gap(&mut *store, conn, &group, lost)
-                .await
+            call!(inst, event_handler.call_on_gap(conn, &group, lost))
+                .unwrap_or(Ok(()))
                 .map_err(|e| (conn, e))
         }
         Request::Flush { done } => {
@@ -377,7 +371,7 @@ async fn handle(
         }
         Request::Adopt { .. } => Ok(()),
         Request::TakeTimers { timers } => {
-            let dropped = store.data_mut().timers.put(None, timers);
+            let dropped = inst.store.data_mut().timers.put(None, timers);
             if dropped > 0 {
                 crate::metrics::global().timers(&spec.base.name, "dropped", dropped as u64);
             }

@@ -107,10 +107,11 @@ impl ShardSpec {
             table: Default::default(),
         };
         let engine = self.pre.instance_pre().engine();
-        let mut store = WasmEngine::store_on(engine, state, self.base.memory_limit);
+        let sync = self.pre.sync();
+        let mut store = WasmEngine::store_on(engine, state, self.base.memory_limit, sync);
         let exports = self
             .pre
-            .instantiate_async(&mut store)
+            .instantiate(&mut store)
             .await
             .map_err(|e| describe(e, self.base.call_timeout))?;
         Ok(Instance { store, exports })

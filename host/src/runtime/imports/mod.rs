@@ -8,6 +8,7 @@ mod connection;
 mod groups;
 mod identity;
 mod log;
+pub(super) mod sync_io;
 mod timers;
 
 pub(super) use log::{truncate_log_line, MAX_LOG_LINE};
@@ -18,18 +19,19 @@ use super::bindings::{wasmsock, Consumer};
 use super::state::HostState;
 
 /// A linker with everything a plugin may import; the engine wrapper owns
-/// the one a server uses.
-pub(super) fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<HostState>> {
+/// the ones a server uses. With `sync`, WASI's functions are all
+/// synchronous, so instances need no async call (and no fiber); else its
+/// blocking ones are async and yield to tokio.
+pub(super) fn linker(engine: &wasmtime::Engine, sync: bool) -> anyhow::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
-    add_to_linker(&mut linker)?;
+    if sync {
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        sync_io::shadow(&mut linker)?;
+    } else {
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    }
+    Consumer::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
     Ok(linker)
-}
-
-/// Add WASI p2 (with nothing granted) and the wasmsock interfaces.
-fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
-    wasmtime_wasi::p2::add_to_linker_async(linker)?;
-    Consumer::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
-    Ok(())
 }
 
 impl wasmsock::plugin::types::Host for HostState {}

@@ -39,6 +39,13 @@ thread_local! {
     static ON_DISCONNECT: RefCell<HashMap<u64, String>> = RefCell::default();
 }
 
+/// Recurse without end (each frame keeps a little on the stack), until
+/// the wasm stack is exhausted.
+fn recurse(depth: u64) -> u64 {
+    let pad = black_box([depth; 8]);
+    recurse(black_box(depth + 1)).wrapping_add(pad[7])
+}
+
 /// Run one command; `None` when there is nothing to answer.
 fn run(conn: ConnectionId, command: &str) -> Option<String> {
     let (verb, arg) = command.split_once(' ').unwrap_or((command, ""));
@@ -49,7 +56,14 @@ fn run(conn: ConnectionId, command: &str) -> Option<String> {
                 n = black_box(n.wrapping_add(1));
             }
         }
+        // Waits in WASI (a monotonic-clock pollable), where no epoch tick
+        // can interrupt guest code: the host bounds the wait itself.
+        "sleep" => {
+            std::thread::sleep(std::time::Duration::from_secs(30));
+            Some("woke".to_string())
+        }
         "panic" => panic!("hostile plugin panics on purpose"),
+        "recurse" => Some(format!("{}", recurse(black_box(0)))),
         "unreachable" => core::arch::wasm32::unreachable(),
         "divide" => {
             let d: i32 = black_box(arg.parse().unwrap_or(0));
