@@ -417,12 +417,14 @@ async fn read_loop<S: Io>(
     counters: &PluginMetrics,
 ) -> ReadEnd {
     let mut closing = false;
+    let fate = session::fate_changed(link.fate());
+    tokio::pin!(fate);
     loop {
         let next = tokio::select! {
             next = source.next() => next,
             // A reload: move to the new version before reading on, so
             // nothing read meanwhile overtakes what the old one has queued.
-            () = link.changed(), if !closing => {
+            () = &mut fate, if !closing => {
                 // Boxed: the hand-over's state is large and rare, and would
                 // otherwise widen every idle connection's future.
                 if let Turn::Close(code, reason) = Box::pin(link.follow(conn)).await {
@@ -430,6 +432,7 @@ async fn read_loop<S: Io>(
                     metrics::global().moved(&link.plugin.name, "drained");
                     let _ = outbox.push(Outbound::Close { code, reason: reason.into() });
                 }
+                fate.set(session::fate_changed(link.fate()));
                 continue;
             }
         };

@@ -42,14 +42,13 @@ impl Link {
         }
     }
 
-    /// Wait until the version's fate changes (at once the first time, so
-    /// a reload decided during admission is not missed).
-    pub async fn changed(&mut self) {
-        if self.fate.changed().await.is_err() {
-            // The version holds the sender as long as this link holds the
-            // version: never reached; wait forever rather than spin.
-            std::future::pending::<()>().await;
-        }
+    /// A watch on the version's fate of its own, for [`changed`]: the
+    /// connection task keeps one wait on it across all its messages
+    /// instead of starting (and dropping) one per message. Taken after
+    /// [`Link::follow`], it has seen what the link has; the first one has
+    /// seen nothing, so a reload decided during admission is not missed.
+    pub fn fate(&self) -> watch::Receiver<Fate> {
+        self.fate.clone()
     }
 
     /// Act on the version's fate for connection `conn`: hand it over to a
@@ -87,5 +86,14 @@ impl Link {
                 Ok(Released::NotHeld) | Err(_) => return Turn::Stay,
             }
         }
+    }
+}
+
+/// Wait until a fate taken with [`Link::fate`] changes.
+pub async fn changed(mut fate: watch::Receiver<Fate>) {
+    if fate.changed().await.is_err() {
+        // The version holds the sender as long as its link holds the
+        // version: never reached; wait forever rather than spin.
+        std::future::pending::<()>().await;
     }
 }

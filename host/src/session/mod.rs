@@ -28,7 +28,7 @@ use tokio::sync::oneshot;
 
 use answer::allowed_headers;
 pub use answer::{Refusal, Refused};
-pub use link::{Link, Turn};
+pub use link::{changed as fate_changed, Link, Turn};
 pub use request::RequestHead;
 
 use crate::close;
