@@ -200,26 +200,37 @@ impl Server {
                     let done = done_tx.clone();
                     let slot = slots.clone().try_acquire_owned();
                     let held = Held::new(ctx.stats.clone());
-                    tokio::spawn(async move {
-                        match (slot, tls) {
-                            (Ok(slot), None) => {
-                                let deadline = tokio::time::Instant::now()
-                                    + ctx.admission.limits.handshake_timeout;
-                                connection::serve(stream, peer, ctx, stop, deadline).await;
-                                drop(slot);
+                    // One task type per transport: a task's future is as
+                    // large as its largest state, and TLS's (the handshake,
+                    // the TLS stream under the WebSocket) in the plain
+                    // path's task made every idle plain connection 11 KiB
+                    // larger (16.5 against 5.3 KiB).
+                    match tls {
+                        None => tokio::spawn(async move {
+                            match slot {
+                                Ok(slot) => {
+                                    let deadline = tokio::time::Instant::now()
+                                        + ctx.admission.limits.handshake_timeout;
+                                    connection::serve(stream, peer, ctx, stop, deadline).await;
+                                    drop(slot);
+                                }
+                                Err(_) => connection::refuse_busy(stream, &ctx).await,
                             }
-                            (Ok(slot), Some(acceptor)) => {
-                                tls::serve(stream, peer, acceptor, ctx, stop).await;
-                                drop(slot);
+                            drop(held);
+                            drop(done);
+                        }),
+                        Some(acceptor) => tokio::spawn(async move {
+                            match slot {
+                                Ok(slot) => {
+                                    tls::serve(stream, peer, acceptor, ctx, stop).await;
+                                    drop(slot);
+                                }
+                                Err(_) => tls::refuse_busy(stream, peer, acceptor, &ctx).await,
                             }
-                            (Err(_), None) => connection::refuse_busy(stream, &ctx).await,
-                            (Err(_), Some(acceptor)) => {
-                                tls::refuse_busy(stream, peer, acceptor, &ctx).await
-                            }
-                        }
-                        drop(held);
-                        drop(done);
-                    });
+                            drop(held);
+                            drop(done);
+                        }),
+                    };
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off
