@@ -4,7 +4,9 @@
 //! connects a panel to `/echo`, sends text and binary and sees them echoed,
 //! watches the live connection count rise and fall, drops a new plugin and
 //! a broken file into the folder and sees them appear without a reload, and
-//! saves the screenshot the README shows (`docs/console.png`).
+//! takes a screenshot: into `target/console.png`, or over the one the
+//! README shows (`docs/console.png`) with `WASMSOCK_UPDATE_SCREENSHOT=1`, so
+//! a test run leaves the repository as it found it.
 //!
 //! Skipped, saying why, only where Node.js or Chromium is missing (CI
 //! installs both: `.ci/run`). playwright-core lives in
@@ -52,7 +54,15 @@ async fn the_console_in_chromium() {
     let dir = plugins_dir();
     install(dir.path(), "echo", "echo");
     let server = TestServer::start(dir.path(), &[]);
-    let screenshot = root().join("docs/console.png");
+    let screenshot = if std::env::var_os("WASMSOCK_UPDATE_SCREENSHOT").is_some() {
+        root().join("docs/console.png")
+    } else {
+        root().join("target/console.png")
+    };
+    let _ = std::fs::remove_file(&screenshot);
+    if let Some(folder) = screenshot.parent() {
+        std::fs::create_dir_all(folder).expect("screenshot folder");
+    }
     let start = Instant::now();
     let script = root().join("tests/console/drive.mjs");
     let mut child = tokio::process::Command::new("node")
