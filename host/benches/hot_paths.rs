@@ -242,12 +242,12 @@ fn bench_guest(c: &mut Criterion) {
         handle
             .send(Request::Connect {
                 conn: 7,
-                scope: build_scope(
+                scope: Box::new(build_scope(
                     &browser_head(),
                     "/echo",
                     Vec::new(),
                     "127.0.0.1:1".parse().unwrap(),
-                ),
+                )),
                 identity: None,
                 outbox: outbox.clone(),
                 reply: tx,

@@ -82,7 +82,7 @@ pub(super) async fn release(
     moved.0.insert(conn, to.clone());
     let adopt = Request::Adopt {
         conn,
-        served,
+        served: Box::new(served),
         version,
     };
     if let Err(mpsc::error::SendError(Request::Adopt { served, .. })) = to.tx.send(adopt).await {

@@ -34,8 +34,11 @@ pub enum Request {
     Connect {
         /// Connection id.
         conn: u64,
-        /// What the plugin learns about the request.
-        scope: Scope,
+        /// What the plugin learns about the request. Boxed, as is
+        /// `Adopt`'s `served`: a channel's first block holds 32 requests,
+        /// each as large as the largest variant, and a per-connection
+        /// instance's inbox is made for every connection.
+        scope: Box<Scope>,
         /// Who the handshake established it is; `None` when anonymous.
         identity: Option<Arc<Identity>>,
         /// Where the plugin's sends for this connection go.
@@ -95,7 +98,7 @@ pub enum Request {
         /// Connection id.
         conn: u64,
         /// Its outbox and what moves with it.
-        served: Served,
+        served: Box<Served>,
         /// The version this shard runs, for the connection registry.
         version: u64,
     },

@@ -273,7 +273,7 @@ async fn handle(
         version,
     } = req
     {
-        return adopt::adopt(spec, inst, conn, served, Some((version, me)))
+        return adopt::adopt(spec, inst, conn, *served, Some((version, me)))
             .await
             .map_err(|e| (conn, e));
     }

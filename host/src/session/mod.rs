@@ -181,7 +181,7 @@ impl Admission {
         let (reply, answer) = oneshot::channel();
         let connect = Request::Connect {
             conn: id,
-            scope,
+            scope: Box::new(scope),
             identity,
             outbox: outbox.clone(),
             reply,
