@@ -43,7 +43,8 @@
 //!   memory caps), the generated bindings, the host side of each imported
 //!   WIT interface, what each version's instances are built from (a
 //!   consumer's and a middleware's share one base), shards (one store and
-//!   instance owned by one task) and middleware runners, each
+//!   instance behind a lock, served by one task, or by a connection's own
+//!   task when the shard is idle) and middleware runners, each
 //!   connection's outbound queue, the registry of every connection, the
 //!   delivery of group and address traffic, each version's health and the
 //!   per-shard log budget.

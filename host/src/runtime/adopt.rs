@@ -9,11 +9,9 @@
 //! attachment in `on-adopt`; one that does not (a stateless plugin whose
 //! manifest says `on_reload = "adopt"`) is handed the connection as is.
 
-use tokio::sync::mpsc;
-
 use super::connections::Connections;
 use super::outbox::Outbound;
-use super::request::{Released, Request, ShardHandle};
+use super::request::{Released, Request, ShardHandle, WeakShard};
 use super::shard::{describe, event, failed, summary, Instance, ShardSpec};
 use super::state::{ConnMap, Served};
 use crate::close;
@@ -51,18 +49,15 @@ impl Moved {
     /// Forget the connections whose registry entries no longer lead here
     /// (they were relinked to their new shard, or closed): nothing more
     /// can be queued here for them.
-    pub(super) fn prune(&mut self, connections: &Connections, me: &mpsc::WeakSender<Request>) {
+    pub(super) fn prune(&mut self, connections: &Connections, me: &WeakShard) {
         if self.0.is_empty() {
             return;
         }
         let Some(me) = me.upgrade() else {
             return;
         };
-        self.0.retain(|conn, _| {
-            connections
-                .get(*conn)
-                .is_some_and(|e| e.shard.tx.same_channel(&me))
-        });
+        self.0
+            .retain(|conn, _| connections.get(*conn).is_some_and(|e| e.shard.same(&me)));
     }
 }
 
@@ -85,7 +80,7 @@ pub(super) async fn release(
         served: Box::new(served),
         version,
     };
-    if let Err(mpsc::error::SendError(Request::Adopt { served, .. })) = to.tx.send(adopt).await {
+    if let Err(Request::Adopt { served, .. }) = to.queue(adopt).await {
         crate::metrics::global().moved(&spec.base.name, "lost");
         close_with(&served, close::INTERNAL_ERROR, "plugin unavailable");
     }
@@ -103,7 +98,7 @@ pub(super) async fn adopt(
     inst: &mut Instance,
     conn: u64,
     served: Served,
-    relink: Option<(u64, &mpsc::WeakSender<Request>)>,
+    relink: Option<(u64, &WeakShard)>,
 ) -> wasmtime::Result<()> {
     let mut served = served;
     let timers = std::mem::take(&mut served.kept.timers);
@@ -122,8 +117,7 @@ pub(super) async fn adopt(
         crate::metrics::global().timers(&spec.base.name, "dropped", dropped as u64);
     }
     if let Some((version, me)) = relink {
-        if let Some(tx) = me.upgrade() {
-            let shard = ShardHandle { tx };
+        if let Some(shard) = me.upgrade() {
             spec.base
                 .connections
                 .relink(conn, shard, version, spec.base.health.clone());

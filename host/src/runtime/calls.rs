@@ -1,8 +1,8 @@
 //! What the metrics learn from a shard's calls: how long each export call
 //! took, and what kind of failure ended one.
 
-use std::cell::OnceCell;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use prometheus_client::metrics::histogram::Histogram;
@@ -29,7 +29,7 @@ pub struct CallTimes {
     /// The plugin's name.
     plugin: Arc<str>,
     /// By export, in the order of [`EXPORTS`].
-    by_export: [OnceCell<Histogram>; 7],
+    by_export: [OnceLock<Histogram>; 7],
 }
 
 impl CallTimes {

@@ -1,7 +1,8 @@
 //! Running plugins: the wasmtime engine and its linker, the generated
 //! bindings, the host side of each imported interface, shards (a store and
-//! instance owned by one task), each connection's outbound queue and the
-//! registry of every connection.
+//! instance behind a lock, served by its task, or by the caller when the
+//! shard is idle), each connection's outbound queue and the registry of
+//! every connection.
 
 /// Call an export of a shard's [`spec::Instance`] the way its store runs:
 /// awaited on a fiber (shared shards) or directly (per-connection
@@ -38,6 +39,7 @@ pub(crate) mod middleware;
 pub(crate) mod outbox;
 pub mod pool;
 pub(crate) mod request;
+pub(crate) mod serve;
 pub(crate) mod shard;
 pub(crate) mod spec;
 pub(crate) mod state;

@@ -4,11 +4,14 @@
 
 use std::sync::Arc;
 
+use std::sync::atomic::Ordering;
+
 use tokio::sync::{mpsc, oneshot};
 
 use super::bindings::{Accept, CloseInfo, Message, Reject, Scope};
 use super::identity::Identity;
 use super::outbox::{Outbound, Outbox};
+use super::serve::{Now, Shared};
 use super::state::Served;
 use crate::close;
 
@@ -114,6 +117,9 @@ pub enum Request {
         /// The timers.
         timers: Vec<(std::time::Instant, u64)>,
     },
+    /// The instance's earliest timer moved closer in a call served outside
+    /// the shard task: set the task's sleep again.
+    Rearm,
     /// Answer once every earlier request has been handled (the test harness
     /// waits on this so that a call's effects are visible when it returns).
     Flush {
@@ -134,7 +140,10 @@ impl Request {
             | Request::Gap { conn, .. }
             | Request::Release { conn, .. }
             | Request::Adopt { conn, .. } => Some(*conn),
-            Request::Flush { .. } | Request::HandTimers { .. } | Request::TakeTimers { .. } => None,
+            Request::Flush { .. }
+            | Request::Rearm
+            | Request::HandTimers { .. }
+            | Request::TakeTimers { .. } => None,
         }
     }
 
@@ -150,6 +159,7 @@ impl Request {
             Request::Adopt { .. } => Some(5),
             Request::Release { .. }
             | Request::Flush { .. }
+            | Request::Rearm
             | Request::HandTimers { .. }
             | Request::TakeTimers { .. } => None,
         }
@@ -185,6 +195,7 @@ pub(super) fn refuse(plugin: &str, req: Request, outcome: ConnectOutcome) {
         | Request::Disconnect { .. }
         | Request::Event { .. }
         | Request::Gap { .. }
+        | Request::Rearm
         | Request::HandTimers { .. }
         | Request::TakeTimers { .. } => {}
     }
@@ -201,48 +212,144 @@ pub enum Released {
     NotHeld,
 }
 
-/// The sending side of a shard's inbox. The shard task ends when every
-/// handle is dropped (its plugin version is unloaded and its connections
-/// have closed).
-#[derive(Clone, Debug)]
+/// The way to a shard: its inbox, and its instance for a caller that may
+/// serve a message itself. The shard task ends when every handle is
+/// dropped (its plugin version is unloaded and its connections have
+/// closed).
+#[derive(Clone)]
 pub struct ShardHandle {
-    pub(super) tx: mpsc::Sender<Request>,
+    /// The inbox.
+    tx: mpsc::Sender<Request>,
+    /// The instance and the count of queued requests.
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ShardHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardHandle").finish_non_exhaustive()
+    }
+}
+
+/// A handle that does not keep the shard alive: the shard's own, for
+/// pointing the registry at itself.
+pub(super) struct WeakShard {
+    /// The inbox.
+    tx: mpsc::WeakSender<Request>,
+    /// The instance.
+    shared: std::sync::Weak<Shared>,
+}
+
+impl WeakShard {
+    /// The handle, unless the shard has stopped.
+    pub(super) fn upgrade(&self) -> Option<ShardHandle> {
+        Some(ShardHandle {
+            tx: self.tx.upgrade()?,
+            shared: self.shared.upgrade()?,
+        })
+    }
 }
 
 impl ShardHandle {
-    /// A handle on a bare channel, for unit tests of what holds handles.
-    #[cfg(test)]
-    pub(crate) fn from_sender(tx: mpsc::Sender<Request>) -> ShardHandle {
-        ShardHandle { tx }
+    /// A handle on the inbox `tx` of the shard that shares `shared`.
+    pub(super) fn new(tx: mpsc::Sender<Request>, shared: Arc<Shared>) -> ShardHandle {
+        ShardHandle { tx, shared }
+    }
+
+    /// What the shard task shares with the handles.
+    pub(super) fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    /// A handle that does not keep the shard alive.
+    pub(super) fn downgrade(&self) -> WeakShard {
+        WeakShard {
+            tx: self.tx.downgrade(),
+            shared: Arc::downgrade(&self.shared),
+        }
     }
 
     /// Queue a request, waiting while the inbox is full. Fails only if the
     /// shard task is gone.
     pub async fn send(&self, req: Request) -> Result<(), ShardGone> {
-        self.tx.send(req).await.map_err(|_| ShardGone)
+        self.queue(req).await.map_err(|_| ShardGone)
+    }
+
+    /// Queue a request, waiting while the inbox is full; the request comes
+    /// back if the shard task is gone.
+    pub(super) async fn queue(&self, req: Request) -> Result<(), Request> {
+        self.shared.queued.fetch_add(1, Ordering::AcqRel);
+        self.tx.send(req).await.map_err(|e| {
+            self.shared.served();
+            e.0
+        })
     }
 
     /// Queue a request if the inbox has room, without waiting: group
     /// traffic never waits on a busy shard.
     pub fn offer(&self, req: Request) -> super::delivery::Delivered {
         use super::delivery::Delivered;
+        self.shared.queued.fetch_add(1, Ordering::AcqRel);
         match self.tx.try_send(req) {
             Ok(()) => Delivered::Queued,
-            Err(mpsc::error::TrySendError::Full(_)) => Delivered::Dropped,
-            Err(mpsc::error::TrySendError::Closed(_)) => Delivered::Gone,
+            Err(e) => {
+                self.shared.served();
+                match e {
+                    mpsc::error::TrySendError::Full(_) => Delivered::Dropped,
+                    mpsc::error::TrySendError::Closed(_) => Delivered::Gone,
+                }
+            }
         }
     }
 
     /// Wait for room in the inbox, then queue with the slot. Unlike
     /// [`send`](Self::send), nothing is held while waiting, which keeps the
     /// future of every idle connection small.
-    pub async fn reserve(&self) -> Result<mpsc::Permit<'_, Request>, ShardGone> {
-        self.tx.reserve().await.map_err(|_| ShardGone)
+    pub async fn reserve(&self) -> Result<Slot<'_>, ShardGone> {
+        let permit = self.tx.reserve().await.map_err(|_| ShardGone)?;
+        Ok(Slot {
+            permit,
+            queued: &self.shared.queued,
+        })
+    }
+
+    /// Serve `req` from the caller's own task if the shard is idle: its
+    /// instance is built, no call runs and nothing queued is unserved
+    /// (so nothing the caller queued before is overtaken). Otherwise the
+    /// request comes back, to be queued. One task instead of two, and no
+    /// hop through the inbox, for the message of a connection alone on an
+    /// idle shard.
+    pub fn now(&self) -> Option<Now> {
+        if !self.shared.idle() {
+            return None;
+        }
+        let core = self.shared.core.clone().try_lock_owned().ok()?;
+        // Checked again under the lock: the shard task lowers the count
+        // only once a request is served, while it holds the lock.
+        if !self.shared.idle() || core.instance.is_none() {
+            return None;
+        }
+        Some(Now::new(self.clone(), core))
     }
 
     /// True when both handles reach the same shard.
     pub fn same(&self, other: &ShardHandle) -> bool {
         self.tx.same_channel(&other.tx)
+    }
+}
+
+/// Room for one request in a shard's inbox.
+pub struct Slot<'a> {
+    /// The room.
+    permit: mpsc::Permit<'a, Request>,
+    /// The shard's count of queued requests.
+    queued: &'a std::sync::atomic::AtomicUsize,
+}
+
+impl Slot<'_> {
+    /// Queue `req`.
+    pub fn send(self, req: Request) {
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        self.permit.send(req);
     }
 }
 

@@ -1,5 +1,6 @@
-//! A shard: one store and instance of a plugin, owned by one tokio task that
-//! takes requests from its inbox and calls the plugin one at a time.
+//! A shard: one store and instance of a plugin, served by one tokio task
+//! that takes requests from its inbox and calls the plugin one at a time
+//! (or by a connection's own task, when the shard is idle: `serve.rs`).
 //!
 //! A call that traps, runs past its deadline or outgrows its memory breaks
 //! the instance: the connection whose call failed is closed with 1011 and
@@ -14,14 +15,12 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::adopt::{self, Moved};
-use super::calls::{self, CallTimes};
 use super::health::Health;
-use super::request::refuse;
+use super::request::WeakShard;
 pub use super::request::{ConnectOutcome, Released, Request, ShardHandle};
+use super::serve::Shared;
 pub(super) use super::spec::{describe, summary};
 pub use super::spec::{Instance, ShardSpec};
-use super::state::{Kept, Served};
 use crate::events::{self, Kind};
 
 /// Requests a shard can queue before senders wait: the backpressure that
@@ -59,12 +58,14 @@ pub async fn all_stopped() {
 pub fn spawn(spec: Arc<ShardSpec>, instance: Option<Instance>) -> ShardHandle {
     use tracing::instrument::WithSubscriber as _;
     let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
-    let me = tx.downgrade();
-    match spec.base.log.clone() {
-        Some(dispatch) => tokio::spawn(run(spec, instance, rx, me).with_subscriber(dispatch)),
-        None => tokio::spawn(run(spec, instance, rx, me)),
+    let log = spec.base.log.clone();
+    let handle = ShardHandle::new(tx, Arc::new(Shared::new(spec, instance)));
+    let (shared, me) = (handle.shared(), handle.downgrade());
+    match log {
+        Some(dispatch) => tokio::spawn(run(shared, rx, me).with_subscriber(dispatch)),
+        None => tokio::spawn(run(shared, rx, me)),
     };
-    ShardHandle { tx }
+    handle
 }
 
 /// Counts a shard task as live for as long as it runs.
@@ -87,150 +88,44 @@ impl Drop for LiveShard {
     }
 }
 
-async fn run(
-    spec: Arc<ShardSpec>,
-    mut instance: Option<Instance>,
-    mut rx: mpsc::Receiver<Request>,
-    me: mpsc::WeakSender<Request>,
-) {
+async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>, me: WeakShard) {
+    let spec = &*shared.spec;
     let _live = LiveShard::new(spec.base.health.clone());
-    let mut times = CallTimes::new(spec.base.name.clone());
-    let mut moved = Moved::default();
-    // One sleep, re-armed only when the earliest timer changes: a plugin
+    // One sleep, set again only when the earliest timer changes: a plugin
     // without timers never touches it.
     let sleep = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(sleep);
-    let mut armed: Option<std::time::Instant> = None;
+    let mut armed = shared.core.lock().await.next_due();
+    if let Some(at) = armed {
+        sleep.as_mut().reset(at.into());
+    }
     loop {
-        let due = instance
-            .as_ref()
-            .and_then(|i| i.store.data().timers.next_due());
-        if due != armed {
+        let req = tokio::select! {
+            req = rx.recv() => match req {
+                Some(req) => Some(req),
+                None => break,
+            },
+            () = &mut sleep, if armed.is_some() => None,
+        };
+        let mut core = shared.core.lock().await;
+        match req {
+            Some(req) => {
+                core.serve(spec, req, &me, rx.is_empty()).await;
+                shared.served();
+            }
+            None => {
+                core.armed = None;
+                core.fire_due(spec).await;
+            }
+        }
+        let due = core.next_due();
+        if due != core.armed {
             if let Some(at) = due {
                 sleep.as_mut().reset(at.into());
             }
-            armed = due;
+            core.armed = due;
         }
-        let req = tokio::select! {
-            req = rx.recv() => match req {
-                Some(req) => req,
-                None => break,
-            },
-            () = &mut sleep, if armed.is_some() => {
-                armed = None;
-                fire_due(&spec, &mut instance, &mut times).await;
-                continue;
-            }
-        };
-        let req = match req {
-            Request::Flush { done } => {
-                let _ = done.send(());
-                continue;
-            }
-            Request::HandTimers { to } => {
-                let timers = instance
-                    .as_mut()
-                    .map(|i| i.store.data_mut().timers.take(None))
-                    .unwrap_or_default();
-                if !timers.is_empty() {
-                    let _ = to.send(Request::TakeTimers { timers }).await;
-                }
-                continue;
-            }
-            Request::Release {
-                conn,
-                to,
-                version,
-                reply,
-            } => {
-                let served = instance.as_mut().and_then(|i| {
-                    let data = i.store.data_mut();
-                    let mut served = data.conns.remove(&conn)?;
-                    served.kept.timers = data.timers.take(Some(conn));
-                    Some(served)
-                });
-                let _ =
-                    reply.send(adopt::release(&spec, &mut moved, conn, served, to, version).await);
-                continue;
-            }
-            req => req,
-        };
-        let req = match moved.forward(req, instance.as_ref()) {
-            Some(req) => req,
-            None => continue,
-        };
-        if rx.is_empty() {
-            moved.prune(&spec.base.connections, &me);
-        }
-        if instance.is_none() {
-            if spec.base.health.quarantined().is_some() {
-                refuse(&spec.base.name, req, ConnectOutcome::Failed);
-                continue;
-            }
-            match spec.instantiate().await {
-                Ok(i) => instance = Some(i),
-                Err(e) if super::pool::host_resource(&e) => {
-                    super::pool::note_refused(&spec.base.name, &summary(&e));
-                    refuse(&spec.base.name, req, ConnectOutcome::NoRoom);
-                    continue;
-                }
-                Err(e) => {
-                    let why = crate::text::one_line(&format!("{e:#}"));
-                    tracing::error!(
-                        plugin = &*spec.base.name,
-                        "cannot instantiate plugin: {why}"
-                    );
-                    crate::metrics::global().failed(&spec.base.name, "instantiate");
-                    event(&spec, Kind::Instantiate, &summary(&e));
-                    failed(&spec, &why);
-                    refuse(&spec.base.name, req, ConnectOutcome::Failed);
-                    continue;
-                }
-            }
-        }
-        let Some(inst) = instance.as_mut() else {
-            continue;
-        };
-        let started = times.start(req.export());
-        let result = handle(&spec, inst, req, &me).await;
-        calls::finish(started);
-        if let Err((conn, e)) = result {
-            if let Some(broken) = instance.take() {
-                instance = adopt::recover(&spec, broken, conn, e).await;
-            }
-        }
-    }
-}
-
-/// Fire the instance's timers that are due (at most a batch, so requests
-/// are not kept waiting by a storm), calling `on-timer`. A call that fails
-/// is handled as any failed call (the timer's connection, if any, pays).
-async fn fire_due(spec: &ShardSpec, instance: &mut Option<Instance>, times: &mut CallTimes) {
-    const BATCH: usize = 64;
-    let now = std::time::Instant::now();
-    for _ in 0..BATCH {
-        let Some(inst) = instance.as_mut() else {
-            return;
-        };
-        let Some((conn, token)) = inst.store.data_mut().timers.pop_due(now) else {
-            return;
-        };
-        if !inst.exports.takes_timers() {
-            crate::metrics::global().timers(&spec.base.name, "dropped", 1);
-            continue;
-        }
-        crate::metrics::global().timers(&spec.base.name, "fired", 1);
-        inst.start_call(spec.base.call_timeout);
-        inst.store.data().log_tags.set_conn(conn);
-        let started = times.start(Some(6));
-        let result = call!(inst, timer_handler.call_on_timer(conn, token)).unwrap_or(Ok(()));
-        calls::finish(started);
-        if let Err(e) = result {
-            if let Some(broken) = instance.take() {
-                // Connection ids start at 1: a plugin timer closes none.
-                *instance = adopt::recover(spec, broken, conn.unwrap_or(0), e).await;
-            }
-        }
+        armed = core.armed;
     }
 }
 
@@ -256,127 +151,5 @@ pub(super) fn failed(spec: &ShardSpec, why: &str) {
             q.failures
         );
         event(spec, Kind::Quarantined, &detail);
-    }
-}
-
-async fn handle(
-    spec: &ShardSpec,
-    inst: &mut Instance,
-    req: Request,
-    me: &mpsc::WeakSender<Request>,
-) -> Result<(), (u64, wasmtime::Error)> {
-    inst.start_call(spec.base.call_timeout);
-    inst.store.data().log_tags.set_conn(req.conn());
-    if let Request::Adopt {
-        conn,
-        served,
-        version,
-    } = req
-    {
-        return adopt::adopt(spec, inst, conn, *served, Some((version, me)))
-            .await
-            .map_err(|e| (conn, e));
-    }
-    match req {
-        Request::Connect {
-            conn,
-            scope,
-            identity,
-            outbox,
-            reply,
-        } => {
-            let kept = Kept {
-                path: scope.path.clone(),
-                params: scope.params.clone(),
-                identity,
-                attachment: Default::default(),
-                timers: Vec::new(),
-            };
-            inst.store
-                .data_mut()
-                .conns
-                .insert(conn, Served { outbox, kept });
-            match call!(inst, handler.call_on_connect(conn, &scope)) {
-                None => Ok(()),
-                Some(Ok(Ok(accept))) => {
-                    let _ = reply.send(ConnectOutcome::Accept(accept));
-                    Ok(())
-                }
-                Some(Ok(Err(reject))) => {
-                    inst.store.data_mut().conns.remove(&conn);
-                    inst.store.data_mut().timers.take(Some(conn));
-                    let _ = reply.send(ConnectOutcome::Reject(reject));
-                    Ok(())
-                }
-                Some(Err(e)) => {
-                    inst.store.data_mut().conns.remove(&conn);
-                    inst.store.data_mut().timers.take(Some(conn));
-                    let _ = reply.send(ConnectOutcome::Failed);
-                    Err((conn, e))
-                }
-            }
-        }
-        Request::Message { conn, message } => {
-            // A connection unknown here was served by an instance that has
-            // since failed; it is already being closed.
-            if !inst.store.data().conns.contains_key(&conn) {
-                return Ok(());
-            }
-            call!(inst, handler.call_on_message(conn, &message))
-                .unwrap_or(Ok(()))
-                .map_err(|e| (conn, e))
-        }
-        Request::Disconnect { conn, info } => {
-            if !inst.store.data().conns.contains_key(&conn) {
-                return Ok(());
-            }
-            let r = call!(inst, handler.call_on_disconnect(conn, &info)).unwrap_or(Ok(()));
-            inst.store.data_mut().conns.remove(&conn);
-            inst.store.data_mut().timers.take(Some(conn));
-            r.map_err(|e| (conn, e))
-        }
-        Request::Event { conn, group, event } => {
-            if !inst.store.data().conns.contains_key(&conn) {
-                return Ok(());
-            }
-            let Some(r) = call!(
-                inst,
-                event_handler.call_on_event(conn, group.as_deref(), &event)
-            ) else {
-                spec.base
-                    .connections
-                    .traffic
-                    .events_unhandled
-                    .fetch_add(1, Ordering::Relaxed);
-                return Ok(());
-            };
-            r.map_err(|e| (conn, e))
-        }
-        Request::Gap { conn, group, lost } => {
-            if !inst.store.data().conns.contains_key(&conn) {
-                return Ok(());
-            }
-            call!(inst, event_handler.call_on_gap(conn, &group, lost))
-                .unwrap_or(Ok(()))
-                .map_err(|e| (conn, e))
-        }
-        Request::Flush { done } => {
-            let _ = done.send(());
-            Ok(())
-        }
-        // Handled before an instance is needed (release) or above (adopt).
-        Request::Release { reply, .. } => {
-            let _ = reply.send(Released::NotHeld);
-            Ok(())
-        }
-        Request::Adopt { .. } => Ok(()),
-        Request::TakeTimers { timers } => {
-            let dropped = inst.store.data_mut().timers.put(None, timers);
-            if dropped > 0 {
-                crate::metrics::global().timers(&spec.base.name, "dropped", dropped as u64);
-            }
-            Ok(())
-        }
-        Request::HandTimers { .. } => Ok(()),
     }
 }

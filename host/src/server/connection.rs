@@ -451,6 +451,12 @@ async fn read_loop<S: Io>(
         activity.data.store(now, Ordering::Relaxed);
         counters.received.inc();
         counters.bytes_received.inc_by(message_len(&message));
+        // An idle shard serves the message in this task; a busy one gets
+        // it queued, in order behind what it has.
+        if let Some(now) = link.shard.now() {
+            now.serve(Request::Message { conn, message }).await;
+            continue;
+        }
         // Wait for room first and build the request after: a pending send
         // would hold the request inside every connection's future.
         let Ok(slot) = link.shard.reserve().await else {
