@@ -242,7 +242,9 @@ impl Core {
         calls::finish(started);
         if let Err((conn, e)) = result {
             if let Some(broken) = self.instance.take() {
-                self.instance = adopt::recover(spec, broken, conn, e).await;
+                // Boxed: recovery's state is large and rare, and would
+                // otherwise widen every shard task's future.
+                self.instance = Box::pin(adopt::recover(spec, broken, conn, e)).await;
             }
         }
     }
@@ -274,7 +276,7 @@ impl Core {
             if let Err(e) = result {
                 if let Some(broken) = instance.take() {
                     // Connection ids start at 1: a plugin timer closes none.
-                    *instance = adopt::recover(spec, broken, conn.unwrap_or(0), e).await;
+                    *instance = Box::pin(adopt::recover(spec, broken, conn.unwrap_or(0), e)).await;
                 }
             }
         }
