@@ -57,6 +57,15 @@ async fn infinite_loops_are_cut_at_the_deadline_in_every_export() {
         .await;
     echo_rounds(&mut echo, 5).await;
 
+    // A wait in WASI (a 30 s sleep) ends at the same deadline: the shard is
+    // not held by a guest that waits rather than spins.
+    let mut ws = server.connect("/hostile").await;
+    let start = Instant::now();
+    ws.send(Message::text("sleep")).await.expect("send");
+    assert_eq!(closed(&mut ws).await.0, 1011);
+    let slept = start.elapsed();
+    assert!(slept < Duration::from_secs(3), "sleep cut after {slept:?}");
+
     // on-connect: the upgrade is answered 500 and nothing is upgraded.
     let (status, body, _) = server.refused("/hostile?connect=loop").await;
     assert_eq!((status, body.as_str()), (500, "plugin failed\n"));
@@ -70,8 +79,8 @@ async fn infinite_loops_are_cut_at_the_deadline_in_every_export() {
     );
     ws.close(None).await.expect("close");
     let st = server
-        .wait_status("three failures", Duration::from_secs(5), |s| {
-            plugin(s, "hostile")["failures"] == 3
+        .wait_status("four failures", Duration::from_secs(5), |s| {
+            plugin(s, "hostile")["failures"] == 4
         })
         .await;
     assert_eq!(plugin(&st, "hostile")["live_shards"], 1, "{st:#}");

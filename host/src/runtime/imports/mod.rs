@@ -1,6 +1,7 @@
 //! Host implementations of the interfaces the `consumer` world imports, one
 //! file per interface, and the function that adds them all to a linker.
 
+mod async_io;
 mod attachment;
 mod channel;
 mod config;
@@ -21,7 +22,8 @@ use super::state::HostState;
 /// A linker with everything a plugin may import; the engine wrapper owns
 /// the ones a server uses. With `sync`, WASI's functions are all
 /// synchronous, so instances need no async call (and no fiber); else its
-/// blocking ones are async and yield to tokio.
+/// blocking ones are async and yield to tokio. Either way a WASI wait ends
+/// at the call's deadline (`sync_io`, `async_io`).
 pub(super) fn linker(engine: &wasmtime::Engine, sync: bool) -> anyhow::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     if sync {
@@ -29,6 +31,7 @@ pub(super) fn linker(engine: &wasmtime::Engine, sync: bool) -> anyhow::Result<Li
         sync_io::shadow(&mut linker)?;
     } else {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        async_io::shadow(&mut linker)?;
     }
     Consumer::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
     Ok(linker)
