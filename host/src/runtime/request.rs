@@ -312,12 +312,12 @@ impl ShardHandle {
         })
     }
 
-    /// Serve `req` from the caller's own task if the shard is idle: its
-    /// instance is built, no call runs and nothing queued is unserved
-    /// (so nothing the caller queued before is overtaken). Otherwise the
-    /// request comes back, to be queued. One task instead of two, and no
-    /// hop through the inbox, for the message of a connection alone on an
-    /// idle shard.
+    /// The shard, locked for the caller to serve a request from its own
+    /// task, if it is idle: no call runs and nothing queued is unserved
+    /// (so nothing the caller queued before is overtaken). `None`: queue
+    /// the request instead. One task instead of two, and no hop through
+    /// the inbox, for a connection alone on an idle shard (and a
+    /// per-connection instance is built by its connection's task).
     pub fn now(&self) -> Option<Now> {
         if !self.shared.idle() {
             return None;
@@ -325,7 +325,7 @@ impl ShardHandle {
         let core = self.shared.core.clone().try_lock_owned().ok()?;
         // Checked again under the lock: the shard task lowers the count
         // only once a request is served, while it holds the lock.
-        if !self.shared.idle() || core.instance.is_none() {
+        if !self.shared.idle() {
             return None;
         }
         Some(Now::new(self.clone(), core))

@@ -95,10 +95,10 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>, me: WeakShard
     // without timers never touches it.
     let sleep = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(sleep);
-    let mut armed = shared.core.lock().await.next_due();
-    if let Some(at) = armed {
-        sleep.as_mut().reset(at.into());
-    }
+    // Not armed until the first request or `Rearm`: a fresh instance has
+    // no timers, and taking the lock here could keep a connection from
+    // calling its new shard itself.
+    let mut armed = None;
     loop {
         let req = tokio::select! {
             req = rx.recv() => match req {

@@ -186,7 +186,9 @@ impl Admission {
             outbox: outbox.clone(),
             reply,
         };
-        if shard.send(connect).await.is_err() {
+        if let Some(now) = shard.now() {
+            now.serve(connect).await;
+        } else if shard.send(connect).await.is_err() {
             return Err(Refusal::new(
                 Refused::Unavailable,
                 503,
