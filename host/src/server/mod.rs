@@ -207,6 +207,9 @@ impl Server {
                     // larger (16.5 against 5.3 KiB).
                     match tls {
                         None => tokio::spawn(async move {
+                            // Counted as held, and as a task the drain
+                            // waits for, until the task ends.
+                            let _alive = (held, done);
                             match slot {
                                 Ok(slot) => {
                                     let deadline = tokio::time::Instant::now()
@@ -216,10 +219,9 @@ impl Server {
                                 }
                                 Err(_) => connection::refuse_busy(stream, &ctx).await,
                             }
-                            drop(held);
-                            drop(done);
                         }),
                         Some(acceptor) => tokio::spawn(async move {
+                            let _alive = (held, done);
                             match slot {
                                 Ok(slot) => {
                                     tls::serve(stream, peer, acceptor, ctx, stop).await;
@@ -227,8 +229,6 @@ impl Server {
                                 }
                                 Err(_) => tls::refuse_busy(stream, peer, acceptor, &ctx).await,
                             }
-                            drop(held);
-                            drop(done);
                         }),
                     };
                 }
