@@ -2,7 +2,8 @@
 //! plugins/echo for Rust), built by `scripts/plugins.sh` into
 //! target/plugins/echo-LANG.wasm, behaves like the Rust one through the real
 //! server: the same echo cases, a thousand pipelined messages, and close codes
-//! that travel both ways and reach the plugin's disconnect log line.
+//! that travel both ways and reach the plugin's disconnect log line. The
+//! large guests (Python, JavaScript) also run one instance per connection.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -77,6 +78,48 @@ async fn check_language(lang: &str) {
     wait_plugin_line(&server, &name, "disconnect 2: code 1000").await;
 }
 
+/// Two connections of `lang`'s echo in per-connection mode: an instance
+/// each (pooled, called synchronously), each echoing, each gone with its
+/// connection.
+async fn check_per_connection(lang: &str) {
+    let name = format!("echo-{lang}");
+    let route = format!("/{name}");
+    let dir = plugins_dir();
+    std::fs::copy(built(lang), dir.path().join(format!("{name}.wasm"))).expect("copy plugin");
+    std::fs::write(
+        dir.path().join(format!("{name}.toml")),
+        "instance = \"per-connection\"\ncall_timeout_ms = 2000\n",
+    )
+    .expect("manifest");
+    let server = TestServer::start(dir.path(), &[]);
+    let mut a = server.wait_route(&route, LOAD).await;
+    let mut b = server.connect(&route).await;
+    check_pipelined(&mut a, &name).await;
+    check_pipelined(&mut b, &name).await;
+    let st = server
+        .wait_status("two live instances", WAIT, |s| {
+            s["plugins"][&name]["live_shards"] == 2
+        })
+        .await;
+    assert_eq!(st["plugins"][&name]["instance"], "per-connection", "{st:#}");
+    for mut ws in [a, b] {
+        ws.close(Some(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        }))
+        .await
+        .expect("close");
+        assert_eq!(closed(&mut ws).await.0, 1000, "{name}: normal close");
+    }
+    wait_plugin_line(&server, &name, "disconnect 1: code 1000").await;
+    wait_plugin_line(&server, &name, "disconnect 2: code 1000").await;
+    server
+        .wait_status("no live instance", WAIT, |s| {
+            s["plugins"][&name]["live_shards"] == 0
+        })
+        .await;
+}
+
 /// A thousand small messages, pipelined, come back in order: allocators
 /// that leak or reuse memory too early show up here.
 async fn check_pipelined(ws: &mut support::Ws, name: &str) {
@@ -126,3 +169,13 @@ macro_rules! languages {
 }
 
 languages!(rust, python, javascript, c, go, zig, assemblyscript, wat);
+
+#[tokio::test]
+async fn python_per_connection() {
+    check_per_connection("python").await;
+}
+
+#[tokio::test]
+async fn javascript_per_connection() {
+    check_per_connection("javascript").await;
+}
