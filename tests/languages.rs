@@ -32,22 +32,26 @@ fn built(lang: &str) -> PathBuf {
     path
 }
 
+/// A server with `lang`'s echo plugin, `echo-LANG`, under `manifest` (the
+/// folder must outlive the server). The default 100 ms budget per call is
+/// enough for a 1 MiB echo in every language but JavaScript (150-250 ms for
+/// 1 MiB of non-ASCII text, see docs/languages.md), so every language gets
+/// room here. No echo plugin logs per message, so the default log rate
+/// keeps the disconnect lines the checks read.
+fn serve_echo(lang: &str, manifest: &str) -> (tempfile::TempDir, TestServer) {
+    let name = format!("echo-{lang}");
+    let dir = plugins_dir();
+    std::fs::copy(built(lang), dir.path().join(format!("{name}.wasm"))).expect("copy plugin");
+    let manifest = format!("call_timeout_ms = 2000\n{manifest}");
+    std::fs::write(dir.path().join(format!("{name}.toml")), manifest).expect("manifest");
+    let server = TestServer::start(dir.path(), &[]);
+    (dir, server)
+}
+
 async fn check_language(lang: &str) {
     let name = format!("echo-{lang}");
     let route = format!("/{name}");
-    let dir = plugins_dir();
-    std::fs::copy(built(lang), dir.path().join(format!("{name}.wasm"))).expect("copy plugin");
-    // The default 100 ms budget per call is enough for a 1 MiB echo in every
-    // language but JavaScript (150-250 ms for 1 MiB of non-ASCII text, see
-    // docs/languages.md), so every language gets room here. No echo plugin
-    // logs per message, so the default log rate keeps the disconnect line
-    // checked below.
-    std::fs::write(
-        dir.path().join(format!("{name}.toml")),
-        "call_timeout_ms = 2000\n",
-    )
-    .expect("manifest");
-    let server = TestServer::start(dir.path(), &[]);
+    let (_dir, server) = serve_echo(lang, "");
 
     // Connection 1: every echo case, then the client closes with 4001.
     let mut ws = server.wait_route(&route, LOAD).await;
@@ -68,6 +72,12 @@ async fn check_language(lang: &str) {
     // Connection 2: many small messages, then a normal close.
     let mut ws = server.connect(&route).await;
     check_pipelined(&mut ws, &name).await;
+    close_normally(&server, ws, &name, 2).await;
+}
+
+/// Close connection `id` of plugin `name` with 1000; the server answers
+/// with the same code and the plugin logs it.
+async fn close_normally(server: &TestServer, mut ws: support::Ws, name: &str, id: u64) {
     ws.close(Some(CloseFrame {
         code: CloseCode::Normal,
         reason: "".into(),
@@ -75,7 +85,7 @@ async fn check_language(lang: &str) {
     .await
     .expect("close");
     assert_eq!(closed(&mut ws).await.0, 1000, "{name}: normal close");
-    wait_plugin_line(&server, &name, "disconnect 2: code 1000").await;
+    wait_plugin_line(server, name, &format!("disconnect {id}: code 1000")).await;
 }
 
 /// Two connections of `lang`'s echo in per-connection mode: an instance
@@ -84,14 +94,7 @@ async fn check_language(lang: &str) {
 async fn check_per_connection(lang: &str) {
     let name = format!("echo-{lang}");
     let route = format!("/{name}");
-    let dir = plugins_dir();
-    std::fs::copy(built(lang), dir.path().join(format!("{name}.wasm"))).expect("copy plugin");
-    std::fs::write(
-        dir.path().join(format!("{name}.toml")),
-        "instance = \"per-connection\"\ncall_timeout_ms = 2000\n",
-    )
-    .expect("manifest");
-    let server = TestServer::start(dir.path(), &[]);
+    let (_dir, server) = serve_echo(lang, "instance = \"per-connection\"\n");
     let mut a = server.wait_route(&route, LOAD).await;
     let mut b = server.connect(&route).await;
     check_pipelined(&mut a, &name).await;
@@ -102,17 +105,8 @@ async fn check_per_connection(lang: &str) {
         })
         .await;
     assert_eq!(st["plugins"][&name]["instance"], "per-connection", "{st:#}");
-    for mut ws in [a, b] {
-        ws.close(Some(CloseFrame {
-            code: CloseCode::Normal,
-            reason: "".into(),
-        }))
-        .await
-        .expect("close");
-        assert_eq!(closed(&mut ws).await.0, 1000, "{name}: normal close");
-    }
-    wait_plugin_line(&server, &name, "disconnect 1: code 1000").await;
-    wait_plugin_line(&server, &name, "disconnect 2: code 1000").await;
+    close_normally(&server, a, &name, 1).await;
+    close_normally(&server, b, &name, 2).await;
     server
         .wait_status("no live instance", WAIT, |s| {
             s["plugins"][&name]["live_shards"] == 0
