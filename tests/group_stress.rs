@@ -319,13 +319,25 @@ async fn a_reader_that_stops_loses_only_its_own_messages_and_each_is_counted() {
         roundtrip(&mut sender, "count big").await,
         format!("Ok({MEMBERS})")
     );
-    // First fill what the kernel holds for the slow reader: 80 messages of
-    // 32 KiB sent to it alone (the later ones are lost for it, counted).
+    // First fill what the kernel holds for the slow reader: messages of
+    // 32 KiB sent to it alone, each given a moment to be written, until
+    // eight in a row are lost (counted): its queue is full and stays full.
     let fill = "f".repeat(32 << 10);
-    const FILL: usize = 80;
-    for _ in 0..FILL {
+    let (mut fills, mut lost_in_a_row, mut drops) = (0u64, 0, 0);
+    while lost_in_a_row < 8 {
+        assert!(
+            fills < 1000,
+            "1,000 fills of 32 KiB and the queue is not full"
+        );
         let answer = roundtrip(&mut sender, &format!("msg-to {slow_address} {fill}")).await;
         assert_eq!(answer, "Ok(true)");
+        fills += 1;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let now = server.status().await["plugins"]["probe"]["group_drops"]
+            .as_u64()
+            .expect("group_drops");
+        lost_in_a_row = if now > drops { lost_in_a_row + 1 } else { 0 };
+        drops = now;
     }
     let pad = "x".repeat(1024);
     for i in 0..MESSAGES {
@@ -357,7 +369,7 @@ async fn a_reader_that_stops_loses_only_its_own_messages_and_each_is_counted() {
     let drops = status["plugins"]["probe"]["group_drops"]
         .as_u64()
         .expect("group_drops");
-    let owed = (MESSAGES + FILL) as u64;
+    let owed = MESSAGES as u64 + fills;
     let mut left = owed.saturating_sub(drops);
     let mut got = collect(&mut slow, Duration::from_secs(60), |t| {
         left = left.saturating_sub(u64::from(t.starts_with("m-") || t.starts_with('f')));
