@@ -212,15 +212,13 @@ pub enum Released {
     NotHeld,
 }
 
-/// The way to a shard: its inbox, and its instance for a caller that may
-/// serve a message itself. The shard task ends when every handle is
-/// dropped (its plugin version is unloaded and its connections have
-/// closed).
+/// The way to a shard: its instance, for a caller that may serve a request
+/// itself, and its inbox. The shard ends when every handle is dropped (its
+/// plugin version is unloaded and its connections have closed) and its
+/// task, if it has one, has served what was queued.
 #[derive(Clone)]
 pub struct ShardHandle {
-    /// The inbox.
-    tx: mpsc::Sender<Request>,
-    /// The instance and the count of queued requests.
+    /// The instance, the count of queued requests and the inbox.
     shared: Arc<Shared>,
 }
 
@@ -232,40 +230,39 @@ impl std::fmt::Debug for ShardHandle {
 
 /// A handle that does not keep the shard alive: the shard's own, for
 /// pointing the registry at itself.
-pub(super) struct WeakShard {
-    /// The inbox.
-    tx: mpsc::WeakSender<Request>,
-    /// The instance.
-    shared: std::sync::Weak<Shared>,
-}
+pub(super) struct WeakShard(std::sync::Weak<Shared>);
 
 impl WeakShard {
     /// The handle, unless the shard has stopped.
     pub(super) fn upgrade(&self) -> Option<ShardHandle> {
         Some(ShardHandle {
-            tx: self.tx.upgrade()?,
-            shared: self.shared.upgrade()?,
+            shared: self.0.upgrade()?,
         })
     }
 }
 
 impl ShardHandle {
-    /// A handle on the inbox `tx` of the shard that shares `shared`.
-    pub(super) fn new(tx: mpsc::Sender<Request>, shared: Arc<Shared>) -> ShardHandle {
-        ShardHandle { tx, shared }
+    /// A handle on the shard that `shared` holds.
+    pub(super) fn new(shared: Arc<Shared>) -> ShardHandle {
+        ShardHandle { shared }
     }
 
-    /// What the shard task shares with the handles.
+    /// What the handles (and the shard task) share.
     pub(super) fn shared(&self) -> Arc<Shared> {
         self.shared.clone()
     }
 
     /// A handle that does not keep the shard alive.
     pub(super) fn downgrade(&self) -> WeakShard {
-        WeakShard {
-            tx: self.tx.downgrade(),
-            shared: Arc::downgrade(&self.shared),
-        }
+        WeakShard(Arc::downgrade(&self.shared))
+    }
+
+    /// The inbox, made (with the task that serves it) by the first request
+    /// queued.
+    fn inbox(&self) -> &mpsc::Sender<Request> {
+        self.shared
+            .inbox
+            .get_or_init(|| super::shard::start_task(&self.shared))
     }
 
     /// Queue a request, waiting while the inbox is full. Fails only if the
@@ -278,7 +275,7 @@ impl ShardHandle {
     /// back if the shard task is gone.
     pub(super) async fn queue(&self, req: Request) -> Result<(), Request> {
         self.shared.queued.fetch_add(1, Ordering::AcqRel);
-        self.tx.send(req).await.map_err(|e| {
+        self.inbox().send(req).await.map_err(|e| {
             self.shared.served();
             e.0
         })
@@ -289,7 +286,7 @@ impl ShardHandle {
     pub fn offer(&self, req: Request) -> super::delivery::Delivered {
         use super::delivery::Delivered;
         self.shared.queued.fetch_add(1, Ordering::AcqRel);
-        match self.tx.try_send(req) {
+        match self.inbox().try_send(req) {
             Ok(()) => Delivered::Queued,
             Err(e) => {
                 self.shared.served();
@@ -305,7 +302,7 @@ impl ShardHandle {
     /// [`send`](Self::send), nothing is held while waiting, which keeps the
     /// future of every idle connection small.
     pub async fn reserve(&self) -> Result<Slot<'_>, ShardGone> {
-        let permit = self.tx.reserve().await.map_err(|_| ShardGone)?;
+        let permit = self.inbox().reserve().await.map_err(|_| ShardGone)?;
         Ok(Slot {
             permit,
             queued: &self.shared.queued,
@@ -333,7 +330,7 @@ impl ShardHandle {
 
     /// True when both handles reach the same shard.
     pub fn same(&self, other: &ShardHandle) -> bool {
-        self.tx.same_channel(&other.tx)
+        Arc::ptr_eq(&self.shared, &other.shared)
     }
 }
 

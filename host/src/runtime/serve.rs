@@ -12,21 +12,21 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use tokio::sync::OwnedMutexGuard;
+use tokio::sync::{mpsc, OwnedMutexGuard};
 
 use super::adopt::{self, Moved};
 use super::calls::{self, CallTimes};
 use super::request::{refuse, ConnectOutcome, Released, Request, ShardHandle, WeakShard};
-use super::shard::{event, failed, summary};
+use super::shard::{event, failed, summary, LiveShard};
 use super::spec::{Instance, ShardSpec};
 use super::state::{Kept, Served};
 use crate::events::Kind;
 
-/// What a shard's task and the handles on it share.
+/// What a shard's handles (and its task) share.
 pub struct Shared {
     /// What the shard's instances are built from.
     pub(super) spec: Arc<ShardSpec>,
@@ -34,7 +34,11 @@ pub struct Shared {
     pub(super) core: Arc<tokio::sync::Mutex<Core>>,
     /// Requests sent to the inbox and not yet served (raised before the
     /// send, lowered by the shard task, under the lock, once served).
-    pub(super) queued: AtomicUsize,
+    pub(super) queued: Arc<AtomicUsize>,
+    /// The inbox, made with the task that serves it when a request is
+    /// first queued: a shard whose connections only ever call it directly
+    /// (a per-connection instance without groups or timers) has neither.
+    pub(super) inbox: OnceLock<mpsc::Sender<Request>>,
 }
 
 impl Shared {
@@ -45,11 +49,13 @@ impl Shared {
             times: CallTimes::new(spec.base.name.clone()),
             moved: Moved::default(),
             armed: None,
+            _live: LiveShard::new(spec.base.health.clone()),
         };
         Shared {
             spec,
             core: Arc::new(tokio::sync::Mutex::new(core)),
-            queued: AtomicUsize::new(0),
+            queued: Arc::default(),
+            inbox: OnceLock::new(),
         }
     }
 
@@ -139,6 +145,8 @@ pub struct Core {
     moved: Moved,
     /// When the shard task's timer sleep is set to wake (`None`: not set).
     pub(super) armed: Option<Instant>,
+    /// Counts the shard as live until the instance and its task are gone.
+    _live: LiveShard,
 }
 
 impl Core {

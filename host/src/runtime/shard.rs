@@ -1,6 +1,7 @@
 //! A shard: one store and instance of a plugin, served by one tokio task
 //! that takes requests from its inbox and calls the plugin one at a time
 //! (or by a connection's own task, when the shard is idle: `serve.rs`).
+//! The task and its inbox are made when a request is first queued.
 //!
 //! A call that traps, runs past its deadline or outgrows its memory breaks
 //! the instance: the connection whose call failed is closed with 1011 and
@@ -18,7 +19,7 @@ use tokio::sync::mpsc;
 use super::health::Health;
 use super::request::WeakShard;
 pub use super::request::{ConnectOutcome, Released, Request, ShardHandle};
-use super::serve::Shared;
+use super::serve::{Core, Shared};
 pub(super) use super::spec::{describe, summary};
 pub use super::spec::{Instance, ShardSpec};
 use crate::events::{self, Kind};
@@ -27,18 +28,19 @@ use crate::events::{self, Kind};
 /// slows readers of busy connections instead of buffering without bound.
 const INBOX_CAPACITY: usize = 1024;
 
-/// Shard tasks running, all plugins and versions together.
+/// Shards live (an instance's place kept, or a task still serving), all
+/// plugins and versions together.
 static LIVE_SHARDS: AtomicUsize = AtomicUsize::new(0);
 
 /// Woken each time the last live shard stops.
 static ALL_STOPPED: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
-/// Shard tasks running now, all plugins and versions together.
+/// Shards live now, all plugins and versions together.
 pub fn live_shards() -> usize {
     LIVE_SHARDS.load(Ordering::Relaxed)
 }
 
-/// Wait until no shard task runs: each has handled what was queued for it
+/// Wait until no shard is live: each has handled what was queued for it
 /// (the `on-disconnect` of every closed connection) and stopped because
 /// every handle to it is gone. Shutdown waits on this, bounded, after the
 /// registry has dropped its versions.
@@ -52,27 +54,50 @@ pub async fn all_stopped() {
     }
 }
 
-/// Start a shard task, optionally with an instance already built (the one
-/// that proved the plugin instantiates). Its log lines go where the spec
-/// says.
+/// A shard, optionally with an instance already built (the one that
+/// proved the plugin instantiates). Its task starts when a request is
+/// first queued for it ([`start_task`]).
 pub fn spawn(spec: Arc<ShardSpec>, instance: Option<Instance>) -> ShardHandle {
-    use tracing::instrument::WithSubscriber as _;
-    let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
-    let log = spec.base.log.clone();
-    let handle = ShardHandle::new(tx, Arc::new(Shared::new(spec, instance)));
-    let (shared, me) = (handle.shared(), handle.downgrade());
-    match log {
-        Some(dispatch) => tokio::spawn(run(shared, rx, me).with_subscriber(dispatch)),
-        None => tokio::spawn(run(shared, rx, me)),
-    };
-    handle
+    ShardHandle::new(Arc::new(Shared::new(spec, instance)))
 }
 
-/// Counts a shard task as live for as long as it runs.
-struct LiveShard(Arc<Health>);
+/// Start the task that serves the inbox of the shard `shared` holds, and
+/// return the inbox. Its log lines go where the spec says.
+pub(super) fn start_task(shared: &Arc<Shared>) -> mpsc::Sender<Request> {
+    use tracing::instrument::WithSubscriber as _;
+    let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
+    let task = Task {
+        spec: shared.spec.clone(),
+        core: shared.core.clone(),
+        queued: shared.queued.clone(),
+        me: ShardHandle::new(shared.clone()).downgrade(),
+    };
+    match shared.spec.base.log.clone() {
+        Some(dispatch) => tokio::spawn(run(task, rx).with_subscriber(dispatch)),
+        None => tokio::spawn(run(task, rx)),
+    };
+    tx
+}
+
+/// What a shard task holds: not the handles' shared part, whose drop closes
+/// the inbox and so ends the task.
+struct Task {
+    /// What the instances are built from.
+    spec: Arc<ShardSpec>,
+    /// The instance.
+    core: Arc<tokio::sync::Mutex<Core>>,
+    /// Requests queued and not yet served.
+    queued: Arc<AtomicUsize>,
+    /// The shard's own handle, for pointing the registry at it.
+    me: WeakShard,
+}
+
+/// Counts a shard as live for as long as its instance's place is kept.
+pub(super) struct LiveShard(Arc<Health>);
 
 impl LiveShard {
-    fn new(health: Arc<Health>) -> LiveShard {
+    /// Count one more live shard of the version whose `health` this is.
+    pub(super) fn new(health: Arc<Health>) -> LiveShard {
         LIVE_SHARDS.fetch_add(1, Ordering::Relaxed);
         health.live_shards.fetch_add(1, Ordering::Relaxed);
         LiveShard(health)
@@ -88,9 +113,8 @@ impl Drop for LiveShard {
     }
 }
 
-async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>, me: WeakShard) {
-    let spec = &*shared.spec;
-    let _live = LiveShard::new(spec.base.health.clone());
+async fn run(task: Task, mut rx: mpsc::Receiver<Request>) {
+    let spec = &*task.spec;
     // One sleep, set again only when the earliest timer changes: a plugin
     // without timers never touches it.
     let sleep = tokio::time::sleep(Duration::ZERO);
@@ -107,11 +131,11 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>, me: WeakShard
             },
             () = &mut sleep, if armed.is_some() => None,
         };
-        let mut core = shared.core.lock().await;
+        let mut core = task.core.lock().await;
         match req {
             Some(req) => {
-                core.serve(spec, req, &me, rx.is_empty()).await;
-                shared.served();
+                core.serve(spec, req, &task.me, rx.is_empty()).await;
+                task.queued.fetch_sub(1, Ordering::AcqRel);
             }
             None => {
                 core.armed = None;

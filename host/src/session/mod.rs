@@ -271,7 +271,13 @@ impl Session {
             by_client = info.by_client,
             "connection closed"
         );
-        let _ = link.shard.send(Request::Disconnect { conn, info }).await;
+        let bye = Request::Disconnect { conn, info };
+        match link.shard.now() {
+            Some(now) => now.serve(bye).await,
+            None => {
+                let _ = link.shard.send(bye).await;
+            }
+        }
     }
 }
 
