@@ -62,6 +62,12 @@ async fn plugin_connection_limit_is_its_own() {
     );
     first.close(None).await.expect("close");
     server.wait_log("probe disconnect 1 ", WAIT).await;
+    // The place is given back once `on-disconnect` has returned.
+    server
+        .wait_status("the place given back", WAIT, |s| {
+            s["plugins"]["probe"]["connections"] == 0
+        })
+        .await;
     let mut again = server.connect("/probe").await;
     assert_eq!(roundtrip(&mut again, "y").await, "y");
 }
