@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use std::sync::atomic::Ordering;
-
 use tokio::sync::{mpsc, oneshot};
 
 use super::bindings::{Accept, CloseInfo, Message, Reject, Scope};
@@ -274,9 +272,9 @@ impl ShardHandle {
     /// Queue a request, waiting while the inbox is full; the request comes
     /// back if the shard task is gone.
     pub(super) async fn queue(&self, req: Request) -> Result<(), Request> {
-        self.shared.queued.fetch_add(1, Ordering::AcqRel);
+        self.shared.queued.raise();
         self.inbox().send(req).await.map_err(|e| {
-            self.shared.served();
+            self.shared.queued.lower();
             e.0
         })
     }
@@ -285,11 +283,11 @@ impl ShardHandle {
     /// traffic never waits on a busy shard.
     pub fn offer(&self, req: Request) -> super::delivery::Delivered {
         use super::delivery::Delivered;
-        self.shared.queued.fetch_add(1, Ordering::AcqRel);
+        self.shared.queued.raise();
         match self.inbox().try_send(req) {
             Ok(()) => Delivered::Queued,
             Err(e) => {
-                self.shared.served();
+                self.shared.queued.lower();
                 match e {
                     mpsc::error::TrySendError::Full(_) => Delivered::Dropped,
                     mpsc::error::TrySendError::Closed(_) => Delivered::Gone,
@@ -328,6 +326,19 @@ impl ShardHandle {
         Some(Now::new(self.clone(), core))
     }
 
+    /// Serve `req` from the caller's task if the shard is idle
+    /// ([`now`](Self::now)), else queue it, waiting while the inbox is
+    /// full. Fails only if the shard task is gone.
+    pub async fn deliver(&self, req: Request) -> Result<(), ShardGone> {
+        match self.now() {
+            Some(now) => {
+                now.serve(req).await;
+                Ok(())
+            }
+            None => self.send(req).await,
+        }
+    }
+
     /// True when both handles reach the same shard.
     pub fn same(&self, other: &ShardHandle) -> bool {
         Arc::ptr_eq(&self.shared, &other.shared)
@@ -339,13 +350,13 @@ pub struct Slot<'a> {
     /// The room.
     permit: mpsc::Permit<'a, Request>,
     /// The shard's count of queued requests.
-    queued: &'a std::sync::atomic::AtomicUsize,
+    queued: &'a super::serve::Queued,
 }
 
 impl Slot<'_> {
     /// Queue `req`.
     pub fn send(self, req: Request) {
-        self.queued.fetch_add(1, Ordering::AcqRel);
+        self.queued.raise();
         self.permit.send(req);
     }
 }

@@ -32,9 +32,8 @@ pub struct Shared {
     pub(super) spec: Arc<ShardSpec>,
     /// The instance and its bookkeeping: whoever calls the plugin holds it.
     pub(super) core: Arc<tokio::sync::Mutex<Core>>,
-    /// Requests sent to the inbox and not yet served (raised before the
-    /// send, lowered by the shard task, under the lock, once served).
-    pub(super) queued: Arc<AtomicUsize>,
+    /// Requests sent to the inbox and not yet served.
+    pub(super) queued: Queued,
     /// The inbox, made with the task that serves it when a request is
     /// first queued: a shard whose connections only ever call it directly
     /// (a per-connection instance without groups or timers) has neither.
@@ -54,19 +53,38 @@ impl Shared {
         Shared {
             spec,
             core: Arc::new(tokio::sync::Mutex::new(core)),
-            queued: Arc::default(),
+            queued: Queued::default(),
             inbox: OnceLock::new(),
         }
     }
 
     /// Nothing sent to the inbox is waiting or being served.
     pub(super) fn idle(&self) -> bool {
-        self.queued.load(Ordering::Acquire) == 0
+        self.queued.none()
+    }
+}
+
+/// The count of a shard's requests sent to its inbox and not yet served:
+/// raised before each send (and lowered again if the send fails), lowered
+/// by the shard task, under the lock, once the request is served. A caller
+/// may serve a request itself only while it is zero.
+#[derive(Clone, Default)]
+pub(super) struct Queued(Arc<AtomicUsize>);
+
+impl Queued {
+    /// A request is about to be sent.
+    pub(super) fn raise(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// One request sent to the inbox was served.
-    pub(super) fn served(&self) {
-        self.queued.fetch_sub(1, Ordering::AcqRel);
+    /// A request sent was served, or its send failed.
+    pub(super) fn lower(&self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Nothing sent is waiting or being served.
+    pub(super) fn none(&self) -> bool {
+        self.0.load(Ordering::Acquire) == 0
     }
 }
 

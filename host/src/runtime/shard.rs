@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use super::health::Health;
 use super::request::WeakShard;
 pub use super::request::{ConnectOutcome, Released, Request, ShardHandle};
-use super::serve::{Core, Shared};
+use super::serve::{Core, Queued, Shared};
 pub(super) use super::spec::{describe, summary};
 pub use super::spec::{Instance, ShardSpec};
 use crate::events::{self, Kind};
@@ -87,7 +87,7 @@ struct Task {
     /// The instance.
     core: Arc<tokio::sync::Mutex<Core>>,
     /// Requests queued and not yet served.
-    queued: Arc<AtomicUsize>,
+    queued: Queued,
     /// The shard's own handle, for pointing the registry at it.
     me: WeakShard,
 }
@@ -135,7 +135,7 @@ async fn run(task: Task, mut rx: mpsc::Receiver<Request>) {
         match req {
             Some(req) => {
                 core.serve(spec, req, &task.me, rx.is_empty()).await;
-                task.queued.fetch_sub(1, Ordering::AcqRel);
+                task.queued.lower();
             }
             None => {
                 core.armed = None;

@@ -186,9 +186,7 @@ impl Admission {
             outbox: outbox.clone(),
             reply,
         };
-        if let Some(now) = shard.now() {
-            now.serve(connect).await;
-        } else if shard.send(connect).await.is_err() {
+        if shard.deliver(connect).await.is_err() {
             return Err(Refusal::new(
                 Refused::Unavailable,
                 503,
@@ -272,12 +270,7 @@ impl Session {
             "connection closed"
         );
         let bye = Request::Disconnect { conn, info };
-        match link.shard.now() {
-            Some(now) => now.serve(bye).await,
-            None => {
-                let _ = link.shard.send(bye).await;
-            }
-        }
+        let _ = link.shard.deliver(bye).await;
     }
 }
 
