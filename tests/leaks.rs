@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::support::{install, plugins_dir, raw_http, roundtrip, TestServer};
+use crate::support::{install, plugins_dir, raise_fd_limit, raw_http, roundtrip, TestServer};
 use futures_util::future::join_all;
 use tokio::io::AsyncWriteExt;
 
@@ -166,4 +166,57 @@ async fn stalled_and_broken_handshakes_are_answered_and_freed() {
     // And the server still serves both plugins.
     let mut ws = server.connect("/echo").await;
     assert_eq!(roundtrip(&mut ws, "ok").await, "ok");
+}
+
+/// Idle connections held at once for the memory guard below.
+const IDLE_HELD: usize = 2_000;
+
+/// What an idle shared-mode connection may cost at most: about 6 KiB now
+/// (docs/performance.md); a change that widens every connection's task or
+/// buffers (built-in TLS once tripled it) fails here.
+const IDLE_KIB_MAX: f64 = 12.0;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_shared_connection_costs_a_few_kib() {
+    let fds = raise_fd_limit();
+    assert!(
+        fds as usize > IDLE_HELD + 100,
+        "the open-file limit ({fds}) is too low to hold {IDLE_HELD} connections"
+    );
+    let (_dir, server) = server();
+    at_baseline(&server, "start").await;
+    // Warm up: the first few hundred connections grow the allocator's and
+    // the registry's tables, which later ones reuse.
+    let warm = open_echoing(&server, 400).await;
+    drop(warm);
+    at_baseline(&server, "warm-up").await;
+    let before = server.rss();
+    let held = open_echoing(&server, IDLE_HELD).await;
+    let st = server.status().await;
+    assert_eq!(st["connections"]["websocket"], IDLE_HELD, "{st:#}");
+    let each = server.rss().saturating_sub(before) as f64 / IDLE_HELD as f64 / 1024.0;
+    println!("{IDLE_HELD} idle shared-mode connections: {each:.1} KiB each");
+    assert!(
+        each <= IDLE_KIB_MAX,
+        "an idle connection costs {each:.1} KiB, more than {IDLE_KIB_MAX}"
+    );
+    drop(held);
+    at_baseline(&server, "the idle connections").await;
+}
+
+/// `n` connections to the shared echo, opened 200 at a time, each having
+/// echoed once.
+async fn open_echoing(server: &TestServer, n: usize) -> Vec<crate::support::Ws> {
+    let mut held = Vec::with_capacity(n);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(200) {
+        held.extend(
+            join_all(chunk.iter().map(|&i| async move {
+                let mut ws = server.connect("/echo").await;
+                assert_eq!(roundtrip(&mut ws, &format!("i{i}")).await, format!("i{i}"));
+                ws
+            }))
+            .await,
+        );
+    }
+    held
 }

@@ -184,6 +184,10 @@ async fn pooled_instances_that_trap_overrun_or_hit_their_cap_fail_as_before() {
 /// How many per-connection instances the large-count test holds: 12,000
 /// (above the ~9,400 the old layout reached) unless `POOL_TEST_INSTANCES`
 /// says otherwise (at most 20,000).
+/// Resident memory one held per-connection instance, with its connection,
+/// may add at most.
+const PER_INSTANCE_MAX: u64 = 64 << 10;
+
 fn many() -> usize {
     std::env::var("POOL_TEST_INSTANCES")
         .ok()
@@ -289,6 +293,15 @@ async fn twelve_thousand_per_connection_instances_echo_and_leave() {
         held_rss >> 20,
         (held_rss.saturating_sub(before)) as f64 / n as f64 / 1024.0,
         after >> 20
+    );
+    // About 45 KiB now (docs/performance.md): the guard against a change
+    // that widens every instance or connection.
+    let each = held_rss.saturating_sub(before) / n as u64;
+    assert!(
+        each <= PER_INSTANCE_MAX,
+        "a held per-connection instance costs {} KiB, more than {}",
+        each >> 10,
+        PER_INSTANCE_MAX >> 10
     );
     assert!(
         after <= before + (64 << 20),
