@@ -6,6 +6,7 @@
 pub mod admin;
 mod connection;
 pub(crate) mod handshake;
+mod keepalive;
 mod read_ahead;
 pub mod tls;
 
