@@ -19,10 +19,8 @@ use super::bindings::{middleware, IdentityRecord, MiddlewarePre, Reject, Scope};
 use super::budget::CallBudget;
 use super::calls::failure_kind;
 use super::engine::WasmEngine;
-use super::log_budget::LogBudget;
-use super::log_tags::LogTags;
-use super::spec::{describe, summary, wasi_ctx};
-use super::state::{ConnMap, HostState};
+use super::spec::{describe, host_state, summary};
+use super::state::HostState;
 use super::version::VersionBase;
 use crate::events::{self, Kind};
 
@@ -54,29 +52,7 @@ impl MiddlewareSpec {
 
     /// Build a fresh instance; failures are reported, never panicked on.
     pub async fn instantiate(&self) -> anyhow::Result<MiddlewareInstance> {
-        let budget = Arc::new(LogBudget::new(
-            self.base.name.clone(),
-            self.base.log_lines_per_second,
-            self.base.health.clone(),
-        ));
-        let tags = Arc::new(LogTags::new(self.base.name.clone(), self.base.version));
-        let wasi = wasi_ctx(&self.base.grants, &budget, &tags)?;
-        let state = HostState {
-            plugin: self.base.name.clone(),
-            config: self.base.config.clone(),
-            conns: ConnMap::default(),
-            attachment_max: 0,
-            timers: super::timers::Timers::new(0),
-            connections: self.base.connections.clone(),
-            max_message_size: 0,
-            takes_events: false,
-            budget: CallBudget::start(self.base.call_timeout),
-            limits: Default::default(),
-            log_budget: budget,
-            log_tags: tags,
-            wasi,
-            table: Default::default(),
-        };
+        let state = host_state(&self.base, 0, 0, 0, false)?;
         let engine = self.pre.instance_pre().engine();
         let mut store = WasmEngine::store_on(engine, state, self.base.memory_limit, false);
         let exports = self

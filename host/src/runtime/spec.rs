@@ -83,29 +83,13 @@ impl ShardSpec {
     /// Build a fresh instance. Errors (a trap in a start function, a memory
     /// cap too small) are reported, never panicked on.
     pub async fn instantiate(&self) -> anyhow::Result<Instance> {
-        let budget = Arc::new(LogBudget::new(
-            self.base.name.clone(),
-            self.base.log_lines_per_second,
-            self.base.health.clone(),
-        ));
-        let tags = Arc::new(LogTags::new(self.base.name.clone(), self.base.version));
-        let wasi = wasi_ctx(&self.base.grants, &budget, &tags)?;
-        let state = HostState {
-            plugin: self.base.name.clone(),
-            config: self.base.config.clone(),
-            conns: ConnMap::default(),
-            attachment_max: self.attachment_max,
-            timers: super::timers::Timers::new(self.timers_max),
-            connections: self.base.connections.clone(),
-            max_message_size: self.max_message_size,
-            takes_events: self.pre.takes_events(),
-            budget: CallBudget::start(self.base.call_timeout),
-            limits: Default::default(),
-            log_budget: budget,
-            log_tags: tags,
-            wasi,
-            table: Default::default(),
-        };
+        let state = host_state(
+            &self.base,
+            self.attachment_max,
+            self.timers_max,
+            self.max_message_size,
+            self.pre.takes_events(),
+        )?;
         let engine = self.pre.instance_pre().engine();
         let sync = self.pre.sync();
         let mut store = WasmEngine::store_on(engine, state, self.base.memory_limit, sync);
@@ -116,6 +100,41 @@ impl ShardSpec {
             .map_err(|e| describe(e, self.base.call_timeout))?;
         Ok(Instance { store, exports })
     }
+}
+
+/// The host state a new store of a version starts with (consumers and
+/// middleware alike; a middleware's limits are zero, since it imports
+/// nothing that sends, attaches or sets timers).
+pub(super) fn host_state(
+    base: &VersionBase,
+    attachment_max: usize,
+    timers_max: usize,
+    max_message_size: usize,
+    takes_events: bool,
+) -> anyhow::Result<HostState> {
+    let budget = Arc::new(LogBudget::new(
+        base.name.clone(),
+        base.log_lines_per_second,
+        base.health.clone(),
+    ));
+    let tags = Arc::new(LogTags::new(base.name.clone(), base.version));
+    let wasi = wasi_ctx(&base.grants, &budget, &tags)?;
+    Ok(HostState {
+        plugin: base.name.clone(),
+        config: base.config.clone(),
+        conns: ConnMap::default(),
+        attachment_max,
+        timers: super::timers::Timers::new(timers_max),
+        connections: base.connections.clone(),
+        max_message_size,
+        takes_events,
+        budget: CallBudget::start(base.call_timeout),
+        limits: Default::default(),
+        log_budget: budget,
+        log_tags: tags,
+        wasi,
+        table: Default::default(),
+    })
 }
 
 /// The WASI context of a new instance: stdout and stderr into the log,
