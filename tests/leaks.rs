@@ -187,11 +187,11 @@ async fn an_idle_shared_connection_costs_a_few_kib() {
     at_baseline(&server, "start").await;
     // Warm up: the first few hundred connections grow the allocator's and
     // the registry's tables, which later ones reuse.
-    let warm = open_echoing(&server, 400).await;
+    let warm = server.open_echoing("/echo", 400).await;
     drop(warm);
     at_baseline(&server, "warm-up").await;
     let before = server.rss();
-    let held = open_echoing(&server, IDLE_HELD).await;
+    let held = server.open_echoing("/echo", IDLE_HELD).await;
     let st = server.status().await;
     assert_eq!(st["connections"]["websocket"], IDLE_HELD, "{st:#}");
     let each = server.rss().saturating_sub(before) as f64 / IDLE_HELD as f64 / 1024.0;
@@ -202,21 +202,4 @@ async fn an_idle_shared_connection_costs_a_few_kib() {
     );
     drop(held);
     at_baseline(&server, "the idle connections").await;
-}
-
-/// `n` connections to the shared echo, opened 200 at a time, each having
-/// echoed once.
-async fn open_echoing(server: &TestServer, n: usize) -> Vec<crate::support::Ws> {
-    let mut held = Vec::with_capacity(n);
-    for chunk in (0..n).collect::<Vec<_>>().chunks(200) {
-        held.extend(
-            join_all(chunk.iter().map(|&i| async move {
-                let mut ws = server.connect("/echo").await;
-                assert_eq!(roundtrip(&mut ws, &format!("i{i}")).await, format!("i{i}"));
-                ws
-            }))
-            .await,
-        );
-    }
-    held
 }

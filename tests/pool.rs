@@ -181,13 +181,13 @@ async fn pooled_instances_that_trap_overrun_or_hit_their_cap_fail_as_before() {
     assert!(logs.contains("hostile plugin panics on purpose"), "{logs}");
 }
 
-/// How many per-connection instances the large-count test holds: 12,000
-/// (above the ~9,400 the old layout reached) unless `POOL_TEST_INSTANCES`
-/// says otherwise (at most 20,000).
 /// Resident memory one held per-connection instance, with its connection,
 /// may add at most.
 const PER_INSTANCE_MAX: u64 = 64 << 10;
 
+/// How many per-connection instances the large-count test holds: 12,000
+/// (above the ~9,400 the old layout reached) unless `POOL_TEST_INSTANCES`
+/// says otherwise (at most 20,000).
 fn many() -> usize {
     std::env::var("POOL_TEST_INSTANCES")
         .ok()
@@ -241,21 +241,7 @@ async fn twelve_thousand_per_connection_instances_echo_and_leave() {
     let start = Instant::now();
 
     // Open them 200 at a time, each echoing once, and hold them all.
-    let mut held = Vec::with_capacity(n);
-    for chunk in (0..n).collect::<Vec<_>>().chunks(200) {
-        let opened = join_all(chunk.iter().map(|&i| {
-            let url = server.url("/solo");
-            async move {
-                let (mut ws, _) = tokio_tungstenite::connect_async(url)
-                    .await
-                    .unwrap_or_else(|e| panic!("connection {i}: {e}"));
-                assert_eq!(roundtrip(&mut ws, &format!("c{i}")).await, format!("c{i}"));
-                ws
-            }
-        }))
-        .await;
-        held.extend(opened);
-    }
+    let mut held = server.open_echoing("/solo", n).await;
     let st = server.status().await;
     assert_eq!(st["connections"]["websocket"], n, "{st:#}");
     assert_eq!(st["plugins"]["solo"]["live_shards"], n, "{st:#}");
@@ -285,18 +271,18 @@ async fn twelve_thousand_per_connection_instances_echo_and_leave() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         after = server.rss();
     }
+    let each = held_rss.saturating_sub(before) / n as u64;
     println!(
         "{n} per-connection instances: opened, echoed twice and closed in {:.1} s; RSS {} MiB \
          before, {} MiB held ({:.1} KiB each), {} MiB after",
         opened_in.as_secs_f64(),
         before >> 20,
         held_rss >> 20,
-        (held_rss.saturating_sub(before)) as f64 / n as f64 / 1024.0,
+        each as f64 / 1024.0,
         after >> 20
     );
     // About 45 KiB now (docs/performance.md): the guard against a change
     // that widens every instance or connection.
-    let each = held_rss.saturating_sub(before) / n as u64;
     assert!(
         each <= PER_INSTANCE_MAX,
         "a held per-connection instance costs {} KiB, more than {}",

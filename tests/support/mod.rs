@@ -370,6 +370,23 @@ impl TestServer {
         }
     }
 
+    /// `n` connections to `path`, opened 200 at a time, each having echoed
+    /// once; held by the caller.
+    pub async fn open_echoing(&self, path: &str, n: usize) -> Vec<Ws> {
+        let mut held = Vec::with_capacity(n);
+        for chunk in (0..n).collect::<Vec<_>>().chunks(200) {
+            held.extend(
+                futures_util::future::join_all(chunk.iter().map(|&i| async move {
+                    let mut ws = self.connect(path).await;
+                    assert_eq!(roundtrip(&mut ws, &format!("c{i}")).await, format!("c{i}"));
+                    ws
+                }))
+                .await,
+            );
+        }
+        held
+    }
+
     /// Try a connection to `path` with these request headers besides the
     /// handshake's own.
     pub async fn connect_with(
